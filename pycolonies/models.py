@@ -1,0 +1,293 @@
+"""The ColonyOS wire models, shared by the SDK and the server.
+
+Field names are the JSON keys the reference server emits (``Process.input``/``output`` travel as
+``in``/``out``). Every model round-trips through :func:`from_wire` / ``to_wire()``; decoding is
+lenient the way Go is (missing or null fields take their zero value) and strict about types.
+Unlike the reference SDK, ``args``, ``kwargs``, ``in`` and ``out`` may hold any JSON value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pycolonies import wire
+from pycolonies.codec import FieldError, dataclass_to_wire, from_wire, to_wire
+
+__all__ = [
+    "Attribute",
+    "Colony",
+    "Conditions",
+    "Executor",
+    "FieldError",
+    "Fs",
+    "FuncSpec",
+    "Function",
+    "Gpu",
+    "Log",
+    "Position",
+    "Process",
+    "ProcessEdge",
+    "ProcessGraph",
+    "ProcessNode",
+    "Statistics",
+    "User",
+    "Workflow",
+    "from_wire",
+    "to_wire",
+]
+
+
+class _Model:
+    """Helpers every model shares, including the reference SDK's pydantic-style names."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return dataclass_to_wire(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.to_wire()
+
+    def model_dump(self, by_alias: bool = True, **_: Any) -> dict[str, Any]:
+        return self.to_wire()
+
+    def model_dump_json(self, **_: Any) -> str:
+        return json.dumps(self.to_wire())
+
+    @classmethod
+    def from_wire(cls, data: Any, path: str = ""):  # noqa: ANN206 - returns cls
+        return from_wire(cls, data, path)
+
+
+@dataclass(kw_only=True)
+class Colony(_Model):
+    colonyid: str = ""
+    name: str = ""
+
+
+@dataclass(kw_only=True)
+class User(_Model):
+    colonyname: str = ""
+    userid: str = ""
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+@dataclass(kw_only=True)
+class Capabilities(_Model):
+    hardware: list[Any] | None = None
+    software: list[Any] | None = None
+
+
+@dataclass(kw_only=True)
+class Allocations(_Model):
+    projects: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class Executor(_Model):
+    executorid: str = ""
+    executortype: str = ""
+    executorname: str = ""
+    colonyname: str = ""
+    state: int = wire.PENDING
+    requirefuncreg: bool = False
+    commissiontime: datetime | None = None
+    lastheardfromtime: datetime | None = None
+    locationname: str = field(default="", metadata={"omitempty": True})
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    allocations: Allocations = field(default_factory=Allocations)
+
+
+@dataclass(kw_only=True)
+class FunctionArg(_Model):
+    name: str = ""
+    type: str = ""
+    description: str = field(default="", metadata={"omitempty": True})
+    required: bool = False
+    enum: list[Any] | None = field(default=None, metadata={"omitempty": True})
+
+
+@dataclass(kw_only=True)
+class Function(_Model):
+    functionid: str = ""
+    executorname: str = ""
+    executortype: str = ""
+    colonyname: str = ""
+    funcname: str = ""
+    description: str = field(default="", metadata={"omitempty": True})
+    args: list[FunctionArg] = field(default_factory=list)
+    counter: int = 0
+    minwaittime: float = 0.0
+    maxwaittime: float = 0.0
+    minexectime: float = 0.0
+    maxexectime: float = 0.0
+    avgwaittime: float = 0.0
+    avgexectime: float = 0.0
+    locationname: str = field(default="", metadata={"omitempty": True})
+
+
+@dataclass(kw_only=True)
+class Gpu(_Model):
+    name: str = ""
+    mem: str = ""
+    count: int = 0
+    nodecount: int = 0
+
+
+@dataclass(kw_only=True)
+class Conditions(_Model):
+    colonyname: str = ""
+    executornames: list[str] | None = None
+    executortype: str = ""
+    locationname: str = field(default="", metadata={"omitempty": True})
+    dependencies: list[str] = field(default_factory=list)
+    nodes: int = 0
+    cpu: str = ""
+    processes: int = 0
+    processespernode: int = 0
+    mem: str = ""
+    storage: str = ""
+    gpu: Gpu = field(default_factory=Gpu)
+    walltime: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        out = dataclass_to_wire(self)
+        out["executornames"] = list(self.executornames or [])
+        return out
+
+
+@dataclass(kw_only=True)
+class Fs(_Model):
+    mount: str = ""
+    snapshots: list[Any] | None = None
+    dirs: list[Any] | None = None
+
+
+@dataclass(kw_only=True)
+class FuncSpec(_Model):
+    nodename: str = ""
+    funcname: str = ""
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+    maxwaittime: int = 0
+    maxexectime: int = 0
+    maxretries: int = 0
+    conditions: Conditions = field(default_factory=Conditions)
+    label: str = ""
+    fs: Fs = field(default_factory=Fs)
+    env: dict[str, str] = field(default_factory=dict)
+    channels: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Attribute(_Model):
+    attributeid: str = ""
+    targetid: str = ""
+    targetcolonyname: str = ""
+    targetprocessgraphid: str = ""
+    state: int = 0
+    attributetype: int = wire.OUT
+    key: str = ""
+    value: str = ""
+
+
+@dataclass(kw_only=True)
+class Process(_Model):
+    processid: str = ""
+    initiatorid: str = ""
+    initiatorname: str = ""
+    assignedexecutorid: str = ""
+    isassigned: bool = False
+    state: int = wire.WAITING
+    prioritytime: int = 0
+    submissiontime: datetime | None = None
+    starttime: datetime | None = None
+    endtime: datetime | None = None
+    waitdeadline: datetime | None = None
+    execdeadline: datetime | None = None
+    retries: int = 0
+    attributes: list[Attribute] = field(default_factory=list)
+    spec: FuncSpec = field(default_factory=FuncSpec)
+    waitforparents: bool = False
+    parents: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    processgraphid: str = ""
+    input: list[Any] = field(default_factory=list, metadata={"wire": "in"})
+    output: list[Any] = field(default_factory=list, metadata={"wire": "out"})
+    errors: list[Any] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Workflow(_Model):
+    colonyname: str = ""
+    functionspecs: list[FuncSpec] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Position(_Model):
+    x: int = 0
+    y: int = 0
+
+
+@dataclass(kw_only=True)
+class ProcessNode(_Model):
+    id: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+    position: Position = field(default_factory=Position)
+    type: str = ""
+    style: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class ProcessEdge(_Model):
+    id: str = ""
+    source: str = ""
+    target: str = ""
+    animated: bool = False
+
+
+@dataclass(kw_only=True)
+class ProcessGraph(_Model):
+    processgraphid: str = ""
+    initiatorid: str = ""
+    initiatorname: str = ""
+    colonyname: str = ""
+    rootprocessids: list[str] = field(default_factory=list)
+    state: int = wire.WAITING
+    submissiontime: datetime | None = None
+    starttime: datetime | None = None
+    endtime: datetime | None = None
+    processids: list[str] = field(default_factory=list)
+    nodes: list[ProcessNode] = field(default_factory=list)
+    edges: list[ProcessEdge] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Log(_Model):
+    processid: str = ""
+    colonyname: str = ""
+    executorname: str = ""
+    message: str = ""
+    timestamp: int = 0
+
+
+@dataclass(kw_only=True)
+class Statistics(_Model):
+    colonies: int = 0
+    executors: int = 0
+    activeexecutors: int = 0
+    unregisteredexecutors: int = 0
+    waitingprocesses: int = 0
+    runningprocesses: int = 0
+    successfulprocesses: int = 0
+    failedprocesses: int = 0
+    cancelledprocesses: int = 0
+    waitingworkflows: int = 0
+    runningworkflows: int = 0
+    successfulworkflows: int = 0
+    failedworkflows: int = 0
+    cancelledworkflows: int = 0

@@ -1,0 +1,62 @@
+"""The aiohttp application: routes, startup (database, migrations, wake-ups) and shutdown."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from pycolonies import wire
+from server import db
+from server.config import ServerConfig
+from server.context import Services
+from server.rpc import RpcEndpoint
+from server.scheduler.wakeups import Wakeups
+
+log = logging.getLogger(__name__)
+
+SERVICES = web.AppKey("services", Services)
+ENDPOINT = web.AppKey("endpoint", RpcEndpoint)
+
+
+def create_app(config: ServerConfig, dsn: str) -> web.Application:
+    """An app that connects to ``dsn``, migrates it, and serves /api, /health."""
+    app = web.Application(client_max_size=config.max_body_bytes)
+
+    async def lifecycle(app: web.Application):
+        pool = await db.create_pool(dsn)
+        async with pool.acquire() as con:
+            await db.migrate(con)
+        wakeups = Wakeups()
+        await wakeups.start(dsn)
+        services = Services(
+            pool=pool,
+            wakeups=wakeups,
+            config=config,
+            started_at=wire.format_time(datetime.now(UTC)),
+        )
+        app[SERVICES] = services
+        app[ENDPOINT] = RpcEndpoint(services)
+        yield
+        await wakeups.stop()
+        await pool.close()
+
+    async def health(request: web.Request) -> web.Response:
+        services = request.app.get(SERVICES)
+        if services is None:
+            return web.Response(status=503, text="starting")
+        try:
+            async with services.pool.acquire(timeout=5) as con:
+                await con.fetchval("SELECT 1")
+        except Exception:
+            return web.Response(status=503, text="database unreachable")
+        return web.Response(status=200)
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        return await request.app[ENDPOINT].handle(request)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/health", health)
+    app.router.add_post("/api", api)
+    return app

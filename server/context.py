@@ -1,0 +1,35 @@
+"""What a handler gets: the shared services and the verified request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from server.config import ServerConfig
+from server.params import Msg
+from server.scheduler.wakeups import Wakeups
+
+
+@dataclass
+class Services:
+    pool: asyncpg.Pool
+    wakeups: Wakeups
+    config: ServerConfig
+    started_at: str = ""
+
+
+@dataclass
+class Call:
+    services: Services
+    signer: str
+    msg: Msg
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.services.pool
+
+
+Handler = Callable[[Call], Awaitable[Any]]

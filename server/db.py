@@ -1,0 +1,81 @@
+"""PostgreSQL access: the connection pool and numbered SQL migrations."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+# Arbitrary constant shared by every replica: only one of them migrates at a time.
+MIGRATION_LOCK_ID = 0x636F6C6F6E696573  # "colonies"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """The numbered ``NNNN_name.sql`` files of the ``migrations`` package, in order."""
+    found: list[Migration] = []
+    for entry in resources.files("migrations").iterdir():
+        name = entry.name
+        if not name.endswith(".sql"):
+            continue
+        prefix, _, rest = name.partition("_")
+        if not prefix.isdigit():
+            raise RuntimeError(f"migration file {name!r} must start with a number, e.g. 0001_name.sql")
+        found.append(Migration(int(prefix), rest.removesuffix(".sql"), entry.read_text()))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers in {versions}")
+    return found
+
+
+async def migrate(con: asyncpg.Connection) -> list[int]:
+    """Apply pending migrations under an advisory lock; return the versions applied."""
+    applied_now: list[int] = []
+    await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+    try:
+        await con.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version    integer PRIMARY KEY,
+                   name       text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["version"] for r in await con.fetch("SELECT version FROM schema_migrations")}
+        for migration in load_migrations():
+            if migration.version in done:
+                continue
+            async with con.transaction():
+                await con.execute(migration.sql)
+                await con.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            log.info("applied migration %04d_%s", migration.version, migration.name)
+            applied_now.append(migration.version)
+    finally:
+        await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    return applied_now
+
+
+async def _init_connection(con: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await con.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20, **kwargs: Any) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+    )

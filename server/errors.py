@@ -1,0 +1,35 @@
+"""Typed request errors; ``server.rpc`` maps each to the wire error reply with its HTTP status."""
+
+from __future__ import annotations
+
+
+class RpcError(Exception):
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(RpcError):
+    status = 400
+
+
+class Forbidden(RpcError):
+    status = 403
+
+
+class NotFound(RpcError):
+    status = 404
+
+
+class RequestTimeout(RpcError):
+    status = 408
+
+
+class PayloadTooLarge(RpcError):
+    status = 413
+
+
+class Unavailable(RpcError):
+    status = 503

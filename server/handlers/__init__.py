@@ -1,0 +1,25 @@
+"""RPC handlers, one module per domain; each exports ``HANDLERS: payloadtype -> handler``."""
+
+from __future__ import annotations
+
+from server.context import Handler
+from server.handlers import (
+    attributes,
+    colonies,
+    executors,
+    functions,
+    logs,
+    processes,
+    serverinfo,
+    users,
+)
+
+
+def routing_table() -> dict[str, Handler]:
+    table: dict[str, Handler] = {}
+    for module in (colonies, executors, users, functions, processes, logs, attributes, serverinfo):
+        for payloadtype, handler in module.HANDLERS.items():
+            if payloadtype in table:
+                raise RuntimeError(f"two handlers for {payloadtype}")
+            table[payloadtype] = handler
+    return table

@@ -1,0 +1,106 @@
+"""Executor RPCs: the colony owner registers, approves, rejects and removes; members read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycolonies import wire
+from pycolonies.models import Executor
+from server import auth
+from server.context import Call
+from server.errors import BadRequest, NotFound
+from server.params import require_id, require_name
+from server.scheduler import wakeups
+from server.store import executors as store
+from server.store import processes as process_store
+
+
+async def add_executor(call: Call) -> Any:
+    executor = call.msg.model("executor", Executor)
+    await auth.require_colony_owner(call.pool, executor.colonyname, call.signer)
+    require_name(executor.executorname, "executor.executorname")
+    require_name(executor.executortype, "executor.executortype")
+    require_id(executor.executorid, "executor.executorid")
+    async with call.pool.acquire() as con, con.transaction():
+        previous = await store.get(con, executor.colonyname, executor.executorname)
+        result = await store.add(con, executor)
+        if result.executor is None:
+            if result.conflict == "name":
+                raise BadRequest(
+                    f"Executor with name <{executor.executorname}> in Colony <{executor.colonyname}> "
+                    "already exists"
+                )
+            raise BadRequest(
+                f"Executor with id <{executor.executorid}> in Colony <{executor.colonyname}> already exists"
+            )
+        if previous is not None:
+            # A re-registered name starts clean: whatever its old identity held goes back to the queue.
+            await _requeue(con, executor.colonyname, previous.executorid)
+    return result.executor
+
+
+async def _requeue(con, colony_name: str, executor_id: str) -> None:
+    for colony, executortype in await process_store.requeue_for_executor(con, colony_name, executor_id):
+        await wakeups.announce(con, colony, executortype)
+
+
+async def _set_state(call: Call, state: int) -> Any:
+    colony, name = call.msg.str("colonyname"), call.msg.required_str("executorname")
+    await auth.require_colony_owner(call.pool, colony, call.signer)
+    if not await store.set_state(call.pool, colony, name, state):
+        raise NotFound(f"Executor with name <{name}> not found in Colony <{colony}>")
+    return {}
+
+
+async def approve_executor(call: Call) -> Any:
+    return await _set_state(call, wire.APPROVED)
+
+
+async def reject_executor(call: Call) -> Any:
+    return await _set_state(call, wire.REJECTED)
+
+
+async def remove_executor(call: Call) -> Any:
+    colony, name = call.msg.str("colonyname"), call.msg.required_str("executorname")
+    await auth.require_colony_owner(call.pool, colony, call.signer)
+    async with call.pool.acquire() as con, con.transaction():
+        removed = await store.unregister(con, colony, name)
+        if removed is None:
+            raise NotFound(f"Executor with name <{name}> not found in Colony <{colony}>")
+        await _requeue(con, colony, removed.executorid)
+    return {}
+
+
+async def list_executors(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer, approved=False)
+    return await store.list_for_colony(call.pool, colony)
+
+
+async def get_executor(call: Call) -> Any:
+    colony, name = call.msg.str("colonyname"), call.msg.str("executorname")
+    await auth.require_member(call.pool, colony, call.signer)
+    executor = await store.get(call.pool, colony, name)
+    if executor is None:
+        raise NotFound(f"Executor with name <{name}> not found in Colony <{colony}>")
+    return executor
+
+
+async def get_executor_by_id(call: Call) -> Any:
+    colony, executor_id = call.msg.str("colonyname"), call.msg.str("executorid")
+    await auth.require_member(call.pool, colony, call.signer)
+    executor = await store.get_by_id(call.pool, colony, executor_id)
+    if executor is None:
+        raise NotFound(f"Executor with id <{executor_id}> not found in Colony <{colony}>")
+    return executor
+
+
+HANDLERS = {
+    "addexecutormsg": add_executor,
+    "approveexecutormsg": approve_executor,
+    "rejectexecutormsg": reject_executor,
+    "removeexecutormsg": remove_executor,
+    "getexecutorsmsg": list_executors,
+    "getexecutormsg": get_executor,
+    "getexecutorbyidmsg": get_executor_by_id,
+}

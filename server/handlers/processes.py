@@ -1,0 +1,197 @@
+"""Process RPCs: submit, assign (long-poll), close, set output, get, list, remove."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pycolonies import wire
+from pycolonies.models import FuncSpec
+from server import auth
+from server.context import Call
+from server.errors import BadRequest, Forbidden, NotFound
+from server.params import require_count, require_name
+from server.scheduler import wakeups
+from server.scheduler.assign import NO_LIMIT, assign
+from server.scheduler.resources import parse_cpu, parse_memory
+from server.store import functions as function_store
+from server.store import processes as store
+
+
+async def submit(call: Call) -> Any:
+    spec = call.msg.model("spec", FuncSpec)
+    colony = spec.conditions.colonyname
+    member = await auth.require_member(call.pool, colony, call.signer)
+    validate_spec(spec, "spec")
+    async with call.pool.acquire() as con, con.transaction():
+        process = await store.insert(
+            con,
+            spec,
+            initiator_id=call.signer,
+            initiator_name=member.name,
+            cpu_millis=parse_cpu(spec.conditions.cpu),
+            memory_bytes=parse_memory(spec.conditions.mem),
+            submitted_ns=time.time_ns(),
+        )
+        await wakeups.announce(con, colony, spec.conditions.executortype)
+    return process
+
+
+def validate_spec(spec: FuncSpec, path: str) -> None:
+    """Refuse a spec the scheduler could never honour, naming the field."""
+    require_name(spec.conditions.executortype, f"{path}.conditions.executortype")
+    if not wire.MIN_PRIORITY <= spec.priority <= wire.MAX_PRIORITY:
+        raise BadRequest(
+            f"Invalid {path}.priority: {spec.priority} is outside [{wire.MIN_PRIORITY}, {wire.MAX_PRIORITY}]"
+        )
+    for field in ("maxwaittime", "maxexectime", "maxretries"):
+        if getattr(spec, field) < -1:
+            raise BadRequest(f"Invalid {path}.{field}: must be -1 (no limit) or a non-negative number")
+    for field, parser in (("cpu", parse_cpu), ("mem", parse_memory), ("storage", parse_memory)):
+        try:
+            parser(getattr(spec.conditions, field))
+        except ValueError as exc:
+            raise BadRequest(f"Invalid {path}.conditions.{field}: {exc}") from exc
+
+
+async def assign_process(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    timeout = call.msg.int("timeout")
+    executor = await auth.require_executor(call.pool, colony, call.signer)
+    try:
+        cpu = parse_cpu(call.msg.str("availablecpu")) or NO_LIMIT
+        memory = parse_memory(call.msg.str("availablemem")) or NO_LIMIT
+    except ValueError as exc:
+        raise BadRequest(f"Invalid assignprocessmsg: {exc}") from exc
+    return await assign(
+        call.pool,
+        call.services.wakeups,
+        colony_name=colony,
+        executor=executor,
+        timeout=timeout,
+        cpu_limit=cpu,
+        memory_limit=memory,
+    )
+
+
+async def _member_process(call: Call, process_id: str, action: str):
+    """Load a process and require the signer to be a member of its colony."""
+    if not process_id:
+        raise BadRequest(f"Failed to {action}, processid is required")
+    row = await store.get_row(call.pool, process_id)
+    if row is None:
+        raise NotFound(f"Failed to {action}, process <{process_id}> not found")
+    member = await auth.require_member(call.pool, row["colony_name"], call.signer)
+    return row, member
+
+
+def _refuse_close(row: Any, signer: str, action: str) -> None:
+    """Explain why a conditional close/update of ``row`` by ``signer`` matched nothing."""
+    if row is None:
+        raise NotFound(f"Failed to {action}, the process no longer exists")
+    if not row["assigned_executor_id"] and row["state"] == wire.WAITING:
+        raise Forbidden(f"Failed to {action}, process is not assigned")
+    if row["assigned_executor_id"] != signer:
+        raise Forbidden(f"Failed to {action}, access denied: the process is assigned to another executor")
+    names = {wire.WAITING: "waiting, not running", wire.SUCCESS: "already closed as successful",
+             wire.FAILED: "already closed as failed", wire.CANCELLED: "cancelled"}
+    raise BadRequest(f"Failed to {action}, the process is {names.get(row['state'], 'not running')}")
+
+
+async def close_successful(call: Call) -> Any:
+    process_id = call.msg.str("processid")
+    output = call.msg.list("out")
+    row, member = await _member_process(call, process_id, "close process as successful")
+    async with call.pool.acquire() as con, con.transaction():
+        closed = await store.close_successful(con, process_id, call.signer, output or None)
+        if closed is None:
+            _refuse_close(await store.get_row(con, process_id), call.signer,
+                          "close process as successful")
+        await function_store.record_success(con, process_id, closed["colony_name"], member.name)
+    return {}
+
+
+async def close_failed(call: Call) -> Any:
+    process_id = call.msg.str("processid")
+    errors = call.msg.list("errors")
+    await _member_process(call, process_id, "close process as failed")
+    async with call.pool.acquire() as con, con.transaction():
+        closed = await store.close_failed(con, process_id, call.signer, errors)
+        if closed is None:
+            _refuse_close(await store.get_row(con, process_id), call.signer, "close process as failed")
+    return {}
+
+
+async def set_output(call: Call) -> Any:
+    process_id = call.msg.str("processid")
+    output = call.msg.list("out")
+    await _member_process(call, process_id, "set output")
+    if not await store.set_output(call.pool, process_id, call.signer, output):
+        _refuse_close(await store.get_row(call.pool, process_id), call.signer, "set output")
+    return {}
+
+
+async def get_process(call: Call) -> Any:
+    process_id = call.msg.str("processid")
+    await _member_process(call, process_id, "get process")
+    process = await store.get(call.pool, process_id)
+    if process is None:
+        raise NotFound(f"Failed to get process, process <{process_id}> not found")
+    return process
+
+
+async def list_processes(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer)
+    count = require_count(call.msg.int("count"), "count", wire.MAX_COUNT)
+    state = call.msg.int("state")
+    if state not in (wire.WAITING, wire.RUNNING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
+        raise BadRequest("Failed to get processes, invalid msg.State")
+    return await store.list_by_state(
+        call.pool,
+        colony,
+        state,
+        count,
+        executor_type=call.msg.str("executortype"),
+        label=call.msg.str("label"),
+        initiator_name=call.msg.str("initiator"),
+    )
+
+
+async def remove_process(call: Call) -> Any:
+    process_id = call.msg.str("processid")
+    row, _ = await _member_process(call, process_id, "remove process")
+    if row["processgraph_id"]:
+        raise BadRequest("Failed to remove process, the process is part of a workflow, remove the workflow")
+    if not await store.remove(call.pool, process_id):
+        current = await store.get_row(call.pool, process_id)
+        if current is None:
+            raise NotFound(f"Failed to remove process, process <{process_id}> not found")
+        raise BadRequest("Failed to remove process, cannot remove a running process")
+    return {}
+
+
+async def remove_all_processes(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_colony_owner(call.pool, colony, call.signer)
+    state = call.msg.int("state")
+    if state not in (wire.NOTSET, wire.WAITING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
+        raise BadRequest(
+            "Failed to remove processes, invalid state (use -1 for all, 0 waiting, 2 successful, "
+            "3 failed, 4 cancelled; running processes cannot be removed this way)"
+        )
+    await store.remove_all(call.pool, colony, state)
+    return {}
+
+
+HANDLERS = {
+    "submitfuncspecmsg": submit,
+    "assignprocessmsg": assign_process,
+    "closesuccessfulmsg": close_successful,
+    "closefailedmsg": close_failed,
+    "setoutputmsg": set_output,
+    "getprocessmsg": get_process,
+    "getprocessesmsg": list_processes,
+    "removeprocessmsg": remove_process,
+    "removeallprocessesmsg": remove_all_processes,
+}

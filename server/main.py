@@ -1,0 +1,92 @@
+"""Run the server: pick or start the database, ensure a server identity, serve until signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from pycolonies import crypto
+from server.app import create_app
+from server.config import ServerConfig
+from server.embedded import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+SERVER_KEY_FILE = "server.prvkey"
+
+
+@dataclass
+class Identity:
+    server_id: str
+    generated_key_path: Path | None = None
+
+
+def ensure_server_identity(config: ServerConfig) -> Identity:
+    """Use COLONIES_SERVER_ID / _PRVKEY if given; else load or create a key in the data dir."""
+    if config.server_id:
+        return Identity(config.server_id)
+    key_path = config.data_dir / SERVER_KEY_FILE
+    if key_path.exists():
+        return Identity(crypto.derive_id(key_path.read_text().strip()))
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    prvkey = crypto.generate_private_key()
+    key_path.touch(mode=0o600)
+    key_path.write_text(prvkey + "\n")
+    return Identity(crypto.derive_id(prvkey), key_path)
+
+
+def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if not config.tls:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
+async def serve(config: ServerConfig, *, announce=print) -> None:
+    """Serve until SIGINT/SIGTERM, starting (and afterwards stopping) an embedded PostgreSQL if needed."""
+    identity = ensure_server_identity(config)
+    config.server_id = identity.server_id
+    embedded: EmbeddedPostgres | None = None
+    dsn = config.db_url
+    if not dsn:
+        embedded = EmbeddedPostgres(config.data_dir / "postgres")
+        await asyncio.to_thread(embedded.start)
+        dsn = embedded.dsn
+    runner: web.AppRunner | None = None
+    try:
+        app = create_app(config, dsn)
+        runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=_ssl_context(config),
+                           reuse_port=True)
+        await site.start()
+        scheme = "https" if config.tls else "http"
+        announce(f"Colonies server listening on {scheme}://{config.host}:{config.port}")
+        announce(f"Server id: {identity.server_id}")
+        if embedded is not None:
+            announce(f"Embedded PostgreSQL: {embedded.dsn} (data in {embedded.data_dir})")
+        if identity.generated_key_path is not None:
+            announce(
+                f"Generated the server owner key in {identity.generated_key_path}. To administer colonies:\n"
+                f"  export COLONIES_SERVER_PRVKEY=$(cat {identity.generated_key_path})"
+            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        announce("Shutting down")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if embedded is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(embedded.stop)

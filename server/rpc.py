@@ -1,0 +1,127 @@
+"""POST /api: parse the envelope, recover the signer, dispatch by payloadtype, shape the reply.
+
+The order of checks follows the reference server so that error precedence matches:
+envelope JSON -> unsigned types -> signature recovery -> payload type lookup -> payload JSON ->
+msgtype == payloadtype -> handler (authorization, then business logic).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+
+import asyncpg
+import msgpack
+from aiohttp import web
+
+from pycolonies import wire
+from pycolonies.codec import to_wire
+from pycolonies.crypto import SignatureError, recover_id
+from server.context import Call, Handler, Services
+from server.errors import BadRequest, Forbidden, PayloadTooLarge, RpcError
+from server.handlers import routing_table
+from server.handlers.serverinfo import UNSIGNED
+from server.params import Msg
+
+log = logging.getLogger(__name__)
+
+_EMPTY_TYPE_HINT = (
+    "invalid rpcMsg.PayloadType: empty (this usually means the client is misconfigured - check that "
+    "COLONIES_PRVKEY and other environment variables are set correctly)"
+)
+
+
+class RpcEndpoint:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.handlers: dict[str, Handler] = routing_table()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        use_msgpack = request.content_type == wire.MSGPACK_CONTENT_TYPE
+        try:
+            envelope = await self._read_envelope(request, use_msgpack)
+            payloadtype = envelope["payloadtype"]
+            result = await self.dispatch(envelope)
+            body = wire.reply_envelope(payloadtype, to_wire(result))
+            status = 200
+        except RpcError as exc:
+            body, status = wire.error_envelope(exc.status, exc.message), exc.status
+        except (asyncpg.DataError, OverflowError) as exc:
+            body, status = wire.error_envelope(400, f"Invalid value: {exc}"), 400
+        except asyncpg.PostgresConnectionError:
+            log.exception("database unavailable")
+            body, status = wire.error_envelope(503, "Database unavailable, try again"), 503
+        except Exception:
+            log.exception("unexpected error handling request")
+            body, status = wire.error_envelope(500, "Internal server error"), 500
+        if use_msgpack:
+            return web.Response(
+                body=msgpack.packb(body), status=status, content_type=wire.MSGPACK_CONTENT_TYPE
+            )
+        return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+
+    async def _read_envelope(self, request: web.Request, use_msgpack: bool) -> dict[str, str]:
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise PayloadTooLarge(
+                f"Request body exceeds the limit of {self.services.config.max_body_bytes} bytes "
+                "(COLONIES_MAX_BODY_BYTES)"
+            ) from exc
+        try:
+            envelope = msgpack.unpackb(raw) if use_msgpack else json.loads(raw)
+        except Exception as exc:
+            raise BadRequest("Bad request, the body is not a valid RPC envelope "
+                             f"({'msgpack' if use_msgpack else 'JSON'} decode failed)") from exc
+        if not isinstance(envelope, dict):
+            raise BadRequest("Bad request, the RPC envelope must be an object")
+        for key in ("payloadtype", "payload", "signature"):
+            value = envelope.get(key)
+            if value is None:
+                envelope[key] = ""
+            elif not isinstance(value, str):
+                raise BadRequest(f"Bad request, envelope field {key} must be a string")
+        return envelope
+
+    async def dispatch(self, envelope: dict[str, str]) -> Any:
+        payloadtype = envelope["payloadtype"]
+        payload = envelope["payload"]
+        signer = ""
+        if payloadtype not in UNSIGNED:
+            try:
+                signer = recover_id(payload, envelope["signature"])
+            except SignatureError as exc:
+                raise Forbidden(str(exc)) from exc
+        handler = self.handlers.get(payloadtype)
+        if handler is None:
+            raise Forbidden(
+                f"invalid rpcMsg.PayloadType: {payloadtype}" if payloadtype else _EMPTY_TYPE_HINT
+            )
+        if payloadtype == "getserverinfomsg":
+            data: dict[str, Any] = {}
+        else:
+            data = decode_message(payload, payloadtype)
+        return await handler(Call(self.services, signer, Msg(payloadtype, data)))
+
+
+def decode_message(payload: str, payloadtype: str) -> dict[str, Any]:
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(f"Failed to decode {payloadtype}, payload is not valid base64") from exc
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"Failed to decode {payloadtype}, invalid JSON") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(f"Failed to decode {payloadtype}, the message must be a JSON object")
+    if data.get("msgtype") != payloadtype:
+        raise BadRequest(f"Failed to decode {payloadtype}, msg.MsgType does not match payloadType")
+    return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

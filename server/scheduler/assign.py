@@ -1,0 +1,52 @@
+"""Assign: give an executor the highest-priority ready process it may run, long-polling if none."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from pycolonies.models import Process
+from server.errors import BadRequest, NotFound
+from server.scheduler.wakeups import Wakeups
+from server.store import executors as executor_store
+from server.store import processes as process_store
+from server.store.executors import Member
+
+NO_LIMIT = 2**62
+
+
+async def assign(
+    pool,
+    wakeups: Wakeups,
+    *,
+    colony_name: str,
+    executor: Member,
+    timeout: int,
+    cpu_limit: int = NO_LIMIT,
+    memory_limit: int = NO_LIMIT,
+) -> Process:
+    """Assign one process; wait up to ``timeout`` s for one (a negative timeout tries once)."""
+    if timeout == 0:
+        raise BadRequest("Invalid timeout value, timeout cannot be zero")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(timeout, 0)
+    await executor_store.mark_alive(pool, colony_name, executor.member_id)
+    while True:
+        with wakeups.waiter(colony_name, executor.executortype) as woken:
+            process = await process_store.assign_next(
+                pool,
+                colony_name=colony_name,
+                executor_type=executor.executortype,
+                executor_name=executor.name,
+                executor_id=executor.member_id,
+                location_name=executor.locationname,
+                cpu_limit=cpu_limit,
+                memory_limit=memory_limit,
+            )
+            if process is not None:
+                return process
+            remaining = deadline - loop.time()
+            if timeout < 0 or remaining <= 0:
+                raise NotFound("No process available for assignment")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), remaining)

@@ -1,0 +1,98 @@
+"""The function registry and its execution statistics."""
+
+from __future__ import annotations
+
+from pycolonies.models import Function
+from server.store import Executor as Db
+
+_COLUMNS = (
+    "function_id, colony_name, executor_name, executor_type, funcname, description, args, location_name, "
+    "counter, min_wait_time, max_wait_time, min_exec_time, max_exec_time, avg_wait_time, avg_exec_time"
+)
+
+
+def _function(row) -> Function:
+    return Function.from_wire(
+        {
+            "functionid": row["function_id"],
+            "executorname": row["executor_name"],
+            "executortype": row["executor_type"],
+            "colonyname": row["colony_name"],
+            "funcname": row["funcname"],
+            "description": row["description"],
+            "args": row["args"],
+            "counter": row["counter"],
+            "minwaittime": row["min_wait_time"],
+            "maxwaittime": row["max_wait_time"],
+            "minexectime": row["min_exec_time"],
+            "maxexectime": row["max_exec_time"],
+            "avgwaittime": row["avg_wait_time"],
+            "avgexectime": row["avg_exec_time"],
+            "locationname": row["location_name"],
+        }
+    )
+
+
+async def add(db: Db, function: Function) -> Function:
+    row = await db.fetchrow(
+        f"""INSERT INTO functions (function_id, colony_name, executor_name, executor_type, funcname,
+                                   description, args, location_name)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+        function.functionid,
+        function.colonyname,
+        function.executorname,
+        function.executortype,
+        function.funcname,
+        function.description,
+        [a.to_wire() for a in function.args],
+        function.locationname,
+    )
+    return _function(row)
+
+
+async def get(db: Db, function_id: str) -> Function | None:
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM functions WHERE function_id = $1", function_id)
+    return _function(row) if row else None
+
+
+async def list_for(db: Db, colony_name: str, executor_name: str = "") -> list[Function]:
+    rows = await db.fetch(
+        f"""SELECT {_COLUMNS} FROM functions
+             WHERE colony_name = $1 AND ($2 = '' OR executor_name = $2)
+             ORDER BY executor_name, funcname, function_id""",
+        colony_name,
+        executor_name,
+    )
+    return [_function(r) for r in rows]
+
+
+async def remove(db: Db, function_id: str) -> bool:
+    return (await db.execute("DELETE FROM functions WHERE function_id = $1", function_id)).endswith(" 1")
+
+
+async def record_success(db: Db, process_id: str, colony_name: str, executor_name: str) -> None:
+    """Fold one successful run's wait and exec times into the function's statistics (true means)."""
+    await db.execute(
+        """
+        WITH run AS (
+            SELECT funcname,
+                   extract(epoch FROM start_time - submission_time)::float8 AS wait_s,
+                   extract(epoch FROM end_time - start_time)::float8 AS exec_s
+              FROM processes WHERE process_id = $1)
+        UPDATE functions f SET
+            counter = f.counter + 1,
+            min_wait_time = CASE WHEN f.counter = 0 THEN run.wait_s
+                                 ELSE least(f.min_wait_time, run.wait_s) END,
+            max_wait_time = greatest(f.max_wait_time, run.wait_s),
+            min_exec_time = CASE WHEN f.counter = 0 THEN run.exec_s
+                                 ELSE least(f.min_exec_time, run.exec_s) END,
+            max_exec_time = greatest(f.max_exec_time, run.exec_s),
+            avg_wait_time = f.avg_wait_time + (run.wait_s - f.avg_wait_time) / (f.counter + 1),
+            avg_exec_time = f.avg_exec_time + (run.exec_s - f.avg_exec_time) / (f.counter + 1)
+          FROM run
+         WHERE f.colony_name = $2 AND f.executor_name = $3 AND f.funcname = run.funcname
+        """,
+        process_id,
+        colony_name,
+        executor_name,
+    )
