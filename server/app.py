@@ -56,7 +56,13 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     async def api(request: web.Request) -> web.StreamResponse:
         return await request.app[ENDPOINT].handle(request)
 
+    async def release_long_polls(app: web.Application) -> None:
+        services = app.get(SERVICES)
+        if services is not None:
+            services.wakeups.begin_shutdown()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(release_long_polls)
     app.router.add_get("/health", health)
     app.router.add_post("/api", api)
     return app

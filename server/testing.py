@@ -1,0 +1,88 @@
+"""Run a real colonies server for tests and for users' own test suites.
+
+``ServerThread`` starts the aiohttp app on a loopback port in a background thread with its own
+event loop, so blocking clients (the sync SDK, the CLI, other processes) can talk to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from pycolonies import crypto
+from server.app import create_app
+from server.config import ServerConfig
+from server.embedded import free_port
+
+
+@dataclass
+class ServerThread:
+    dsn: str
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    server_prvkey: str = field(default_factory=crypto.generate_private_key)
+    max_body_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def server_id(self) -> str:
+        return crypto.derive_id(self.server_prvkey)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def config(self) -> ServerConfig:
+        config = ServerConfig(server_id=self.server_id, host=self.host, port=self.port, db_url=self.dsn)
+        if self.max_body_bytes is not None:
+            config.max_body_bytes = self.max_body_bytes
+        return config
+
+    def start(self) -> ServerThread:
+        self._thread = threading.Thread(target=self._run, name=f"colonies-server-{self.port}", daemon=True)
+        self._thread.start()
+        self._started.wait(60)
+        if self._error is not None:
+            raise RuntimeError("test server failed to start") from self._error
+        if not self._started.is_set():
+            raise RuntimeError("test server did not start within 60 s")
+        return self
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(create_app(self.config(), self.dsn), handler_cancellation=True,
+                                     access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
