@@ -1,0 +1,133 @@
+"""The asyncio client: ``AsyncColonies(host, port)``.
+
+Every RPC of :class:`~pycolonies.api.ColoniesApi` returns an awaitable of the value the sync client
+returns::
+
+    async with AsyncColonies("localhost", 50080) as client:
+        process = await client.submit_func_spec(spec, prvkey)
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Awaitable
+from types import SimpleNamespace, TracebackType
+from typing import Any, cast
+
+import aiohttp
+
+from pycolonies import rpc
+from pycolonies.api import JSONDict, Parse
+from pycolonies.base import HttpClientBase
+from pycolonies.models import Process
+
+_STALE_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE})
+
+
+async def _mark_reused(
+    session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceConnectionReuseconnParams
+) -> None:
+    state = ctx.trace_request_ctx
+    if isinstance(state, dict):
+        state["reused"] = True
+
+
+def _is_stale_connection(exc: BaseException | None) -> bool:
+    """The server had closed the pooled connection: disconnected, reset or broken pipe.
+
+    aiohttp may wrap the socket error (``ClientOSError("Can not write request body")``), so the
+    chain of causes is searched too.
+    """
+    while exc is not None:
+        if isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)):
+            return True
+        if isinstance(exc, OSError) and exc.errno in _STALE_ERRNOS:
+            return True
+        exc = exc.__cause__
+    return False
+
+
+class AsyncColonies(HttpClientBase):
+    """Asyncio Colonies client on one lazily created :class:`aiohttp.ClientSession`.
+
+    Same constructor as :class:`~pycolonies.client.Colonies`. Close it with ``await
+    client.close()`` or ``async with``; ``await client.close(processid, output, prvkey)`` is the
+    close-process RPC, as in the sync client.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: bool = False,
+        native_crypto: bool = False,
+        *,
+        use_msgpack: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__(host, port, tls, native_crypto, use_msgpack=use_msgpack, timeout=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AsyncColonies:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close_transport()
+
+    async def find_process(self, nodename: str, processids: list[str], prvkey: str) -> Process | None:
+        """The first process among ``processids`` whose ``spec.nodename`` is ``nodename``."""
+        for processid in processids:
+            process = await cast("Awaitable[Process]", self.get_process(processid, prvkey))
+            if process.spec.nodename == nodename:
+                return process
+        return None
+
+    # -- transport ------------------------------------------------------------------------------
+
+    async def _invoke(self, msg: JSONDict, prvkey: str | None, parse: Parse) -> Any:
+        envelope = rpc.request_envelope(msg, prvkey)
+        body, headers = rpc.encode_request(envelope, self.use_msgpack)
+        status, content_type, data = await self._post(body, headers, rpc.http_timeout(msg, self.timeout))
+        return parse(rpc.decode_reply(data, content_type, status, self._where))
+
+    async def _close_transport(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_reuseconn.append(_mark_reused)
+            self._session = aiohttp.ClientSession(trace_configs=[trace])
+        return self._session
+
+    async def _post(
+        self, body: bytes, headers: dict[str, str], timeout: float | None
+    ) -> tuple[int, str, bytes]:
+        session = self._get_session()
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+        for attempt in (1, 2):
+            state: dict[str, bool] = {"reused": False, "responded": False}
+            try:
+                async with session.post(
+                    self.url,
+                    data=body,
+                    headers=headers,
+                    timeout=client_timeout,
+                    trace_request_ctx=state,
+                ) as response:
+                    state["responded"] = True
+                    data = await response.read()
+                    return response.status, response.headers.get("Content-Type", ""), data
+            except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+                retry = attempt == 1 and state["reused"] and not state["responded"]
+                if retry and _is_stale_connection(exc):
+                    continue
+                raise self._unreachable(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises

@@ -1,0 +1,418 @@
+"""Every Colonies RPC, defined once for the sync and the async client.
+
+Each method builds the message dict (``{"msgtype": ..., fields}``) and hands it to
+``self._invoke(msg, prvkey, parse)``; ``parse`` turns the decoded reply JSON into the return value.
+:class:`~pycolonies.client.Colonies` implements ``_invoke`` synchronously, so a method returns
+its value; :class:`~pycolonies.aio.AsyncColonies` implements it as a coroutine, so the same method
+returns an awaitable of that value. The return annotations below describe the sync client.
+
+Method names and argument order follow the reference SDK; the signing key ``prvkey`` comes last
+unless an optional argument follows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, overload
+
+from pycolonies import wire
+from pycolonies.models import FuncSpec, Process, ProcessGraph, Workflow
+
+Parse = Callable[[Any], Any]
+JSONDict = dict[str, Any]
+
+
+def _raw(reply: Any) -> Any:
+    return reply
+
+
+def _as_list(reply: Any) -> list[Any]:
+    """A list reply; the reference server sends ``null`` for an empty list."""
+    return [] if reply is None else list(reply)
+
+
+def _wire(obj: Any) -> Any:
+    """A model (anything with ``to_wire()``) as JSON-ready data; dicts pass through unchanged."""
+    to_wire = getattr(obj, "to_wire", None)
+    return to_wire() if callable(to_wire) else obj
+
+
+def _spec_with_nodename(funcspec: FuncSpec | JSONDict, nodename: str) -> JSONDict:
+    if isinstance(funcspec, FuncSpec):
+        return dataclasses.replace(funcspec, nodename=nodename).to_wire()
+    return {**funcspec, "nodename": nodename}
+
+
+class ColoniesApi(ABC):
+    """The Colonies RPC surface. Subclasses provide the transport in :meth:`_invoke`."""
+
+    WAITING = wire.WAITING
+    RUNNING = wire.RUNNING
+    SUCCESSFUL = wire.SUCCESS
+    FAILED = wire.FAILED
+    CANCELLED = wire.CANCELLED
+
+    @abstractmethod
+    def _invoke(self, msg: JSONDict, prvkey: str | None, parse: Parse) -> Any:
+        """Send ``msg`` signed with ``prvkey`` (unsigned if None) and return ``parse(reply)``."""
+
+    @abstractmethod
+    def _close_transport(self) -> Any:
+        """Release connections; see :meth:`close`."""
+
+    # -- colonies and statistics ----------------------------------------------------------------
+
+    def add_colony(self, colony: JSONDict, prvkey: str) -> JSONDict:
+        """Add a colony ``{"colonyid", "name"}`` (server key)."""
+        return self._invoke({"msgtype": "addcolonymsg", "colony": _wire(colony)}, prvkey, _raw)
+
+    def del_colony(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Remove a colony and everything in it (server key)."""
+        return self._invoke({"msgtype": "removecolonymsg", "colonyname": colonyname}, prvkey, _raw)
+
+    def list_colonies(self, prvkey: str) -> list[JSONDict]:
+        """All colonies (server key)."""
+        return self._invoke({"msgtype": "getcoloniesmsg"}, prvkey, _as_list)
+
+    def get_colony(self, colonyname: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "getcolonymsg", "colonyname": colonyname}, prvkey, _raw)
+
+    def stats(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Process, workflow and executor counters of a colony."""
+        return self._invoke({"msgtype": "getcolonystatsmsg", "colonyname": colonyname}, prvkey, _raw)
+
+    # -- executors ------------------------------------------------------------------------------
+
+    def add_executor(self, executor: JSONDict, prvkey: str) -> JSONDict:
+        """Register an executor ``{"executorname", "executorid", "colonyname", "executortype"}``
+        (colony key); it starts PENDING until approved."""
+        return self._invoke({"msgtype": "addexecutormsg", "executor": _wire(executor)}, prvkey, _raw)
+
+    def list_executors(self, colonyname: str, prvkey: str) -> list[JSONDict]:
+        return self._invoke({"msgtype": "getexecutorsmsg", "colonyname": colonyname}, prvkey, _as_list)
+
+    def get_executor(self, colonyname: str, executorname: str, prvkey: str) -> JSONDict:
+        return self._invoke(_executor_msg("getexecutormsg", colonyname, executorname), prvkey, _raw)
+
+    def approve_executor(self, colonyname: str, executorname: str, prvkey: str) -> JSONDict:
+        return self._invoke(_executor_msg("approveexecutormsg", colonyname, executorname), prvkey, _raw)
+
+    def reject_executor(self, colonyname: str, executorname: str, prvkey: str) -> JSONDict:
+        return self._invoke(_executor_msg("rejectexecutormsg", colonyname, executorname), prvkey, _raw)
+
+    def remove_executor(self, colonyname: str, executorname: str, prvkey: str) -> JSONDict:
+        return self._invoke(_executor_msg("removeexecutormsg", colonyname, executorname), prvkey, _raw)
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def add_user(self, user: JSONDict, prvkey: str) -> JSONDict:
+        """Add a user ``{"colonyname", "userid", "name", "email", "phone"}`` (colony key)."""
+        return self._invoke({"msgtype": "addusermsg", "user": _wire(user)}, prvkey, _raw)
+
+    def get_users(self, colonyname: str, prvkey: str) -> list[JSONDict]:
+        return self._invoke({"msgtype": "getusersmsg", "colonyname": colonyname}, prvkey, _as_list)
+
+    def get_user(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "getusermsg", "colonyname": colonyname, "name": name}
+        return self._invoke(msg, prvkey, _raw)
+
+    def remove_user(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "removeusermsg", "colonyname": colonyname, "name": name}
+        return self._invoke(msg, prvkey, _raw)
+
+    # -- function registry ----------------------------------------------------------------------
+
+    def add_function(self, colonyname: str, executorname: str, funcname: str, prvkey: str) -> JSONDict:
+        """Register a function of the signing executor."""
+        fun = {"executorname": executorname, "colonyname": colonyname, "funcname": funcname}
+        return self._invoke({"msgtype": "addfunctionmsg", "fun": fun}, prvkey, _raw)
+
+    def get_functions_by_executor(self, colonyname: str, executorname: str, prvkey: str) -> list[JSONDict]:
+        msg = {"msgtype": "getfunctionsmsg", "colonyname": colonyname, "executorname": executorname}
+        return self._invoke(msg, prvkey, _as_list)
+
+    def get_functions_by_colony(self, colonyname: str, prvkey: str) -> list[JSONDict]:
+        return self._invoke({"msgtype": "getfunctionsmsg", "colonyname": colonyname}, prvkey, _as_list)
+
+    def remove_function(self, functionid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "removefunctionmsg", "functionid": functionid}, prvkey, _raw)
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def submit_func_spec(self, spec: FuncSpec | JSONDict, prvkey: str) -> Process:
+        """Submit a function spec; returns the new (WAITING) process."""
+        msg = {"msgtype": "submitfuncspecmsg", "spec": _wire(spec)}
+        return self._invoke(msg, prvkey, Process.from_wire)
+
+    def assign(
+        self,
+        colonyname: str,
+        timeout: int,
+        prvkey: str,
+        availablecpu: str = "",
+        availablemem: str = "",
+    ) -> Process:
+        """Long-poll up to ``timeout`` seconds for a process to run.
+
+        Raises :class:`~pycolonies.errors.NotFoundError` (a ``ColoniesConnectionError``) when
+        nothing was assignable in time.
+        """
+        msg = {
+            "msgtype": "assignprocessmsg",
+            "colonyname": colonyname,
+            "timeout": timeout,
+            "availablecpu": availablecpu,
+            "availablemem": availablemem,
+        }
+        return self._invoke(msg, prvkey, Process.from_wire)
+
+    def list_processes(self, colonyname: str, count: int, state: int, prvkey: str) -> list[JSONDict]:
+        """Up to ``count`` (<= 100) processes of the colony in ``state``, as dicts."""
+        msg = {"msgtype": "getprocessesmsg", "colonyname": colonyname, "count": count, "state": state}
+        return self._invoke(msg, prvkey, _as_list)
+
+    def get_process(self, processid: str, prvkey: str) -> Process:
+        return self._invoke({"msgtype": "getprocessmsg", "processid": processid}, prvkey, Process.from_wire)
+
+    def remove_process(self, processid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "removeprocessmsg", "processid": processid}, prvkey, _raw)
+
+    def remove_all_processes(self, colonyname: str, prvkey: str, state: int = wire.NOTSET) -> JSONDict:
+        """Remove the colony's processes in ``state`` (default -1: all states) (colony key)."""
+        msg = {"msgtype": "removeallprocessesmsg", "colonyname": colonyname, "state": state}
+        return self._invoke(msg, prvkey, _raw)
+
+    @overload
+    def close(self) -> Any: ...
+
+    @overload
+    def close(self, processid: str, output: list[Any], prvkey: str) -> JSONDict: ...
+
+    def close(
+        self,
+        processid: str | None = None,
+        output: list[Any] | None = None,
+        prvkey: str | None = None,
+    ) -> Any:
+        """``close()`` releases the client's connections; ``close(processid, output, prvkey)``
+        closes a process as successful with ``output`` (the reference SDK's RPC of that name)."""
+        if processid is None and output is None and prvkey is None:
+            return self._close_transport()
+        if processid is None or prvkey is None:
+            raise TypeError("close(processid, output, prvkey) needs a processid and a prvkey")
+        return self.close_process(processid, output or [], prvkey)
+
+    def close_process(self, processid: str, output: list[Any], prvkey: str) -> JSONDict:
+        """Close a running process as SUCCESSFUL; a non-empty ``output`` replaces its output."""
+        msg = {"msgtype": "closesuccessfulmsg", "processid": processid, "out": list(output)}
+        return self._invoke(msg, prvkey, _raw)
+
+    def fail(self, processid: str, errors: list[Any], prvkey: str) -> JSONDict:
+        """Close a running process as FAILED with ``errors``."""
+        msg = {"msgtype": "closefailedmsg", "processid": processid, "errors": list(errors)}
+        return self._invoke(msg, prvkey, _raw)
+
+    def set_output(self, processid: str, arr: list[Any], prvkey: str) -> JSONDict:
+        """Set the output of a running process without closing it."""
+        msg = {"msgtype": "setoutputmsg", "processid": processid, "out": list(arr)}
+        return self._invoke(msg, prvkey, _raw)
+
+    def cancel_process(self, processid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "cancelprocessmsg", "processid": processid}, prvkey, _raw)
+
+    # -- attributes and logs --------------------------------------------------------------------
+
+    def add_attribute(self, processid: str, key: str, value: str, prvkey: str) -> JSONDict:
+        """Attach an OUT attribute ``key=value`` to a running process."""
+        attribute = {"key": key, "value": value, "targetid": processid, "attributetype": wire.OUT}
+        return self._invoke({"msgtype": "addattributemsg", "attribute": attribute}, prvkey, _raw)
+
+    def get_attribute(self, attributeid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "getattributemsg", "attributeid": attributeid}, prvkey, _raw)
+
+    def add_log(self, processid: str, logmsg: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "addlogmsg", "processid": processid, "message": logmsg}
+        return self._invoke(msg, prvkey, _raw)
+
+    def get_process_log(
+        self,
+        colonyname: str,
+        processid: str,
+        count: int,
+        since: int,
+        prvkey: str,
+        latest: bool = False,
+    ) -> list[JSONDict]:
+        """Up to ``count`` log entries of a process newer than ``since`` (unix ns)."""
+        return self._invoke(_logs_msg(colonyname, processid, "", count, since, latest), prvkey, _as_list)
+
+    def get_executor_log(
+        self,
+        colonyname: str,
+        executorname: str,
+        count: int,
+        since: int,
+        prvkey: str,
+        latest: bool = False,
+    ) -> list[JSONDict]:
+        """Up to ``count`` log entries written by an executor newer than ``since`` (unix ns)."""
+        return self._invoke(_logs_msg(colonyname, "", executorname, count, since, latest), prvkey, _as_list)
+
+    # -- workflows (process graphs) -------------------------------------------------------------
+
+    def submit_workflow(self, workflow: Workflow | JSONDict, prvkey: str) -> ProcessGraph:
+        msg = {"msgtype": "submitworkflowspecmsg", "spec": _wire(workflow)}
+        return self._invoke(msg, prvkey, ProcessGraph.from_wire)
+
+    def get_processgraph(self, processgraphid: str, prvkey: str) -> ProcessGraph:
+        msg = {"msgtype": "getprocessgraphmsg", "processgraphid": processgraphid}
+        return self._invoke(msg, prvkey, ProcessGraph.from_wire)
+
+    def get_processgraphs(
+        self, colonyname: str, count: int, prvkey: str, state: int | None = None
+    ) -> list[JSONDict]:
+        """Up to ``count`` graphs, newest first; without ``state`` the server uses 0 (WAITING)."""
+        msg: JSONDict = {"msgtype": "getprocessgraphsmsg", "colonyname": colonyname, "count": count}
+        if state is not None:
+            msg["state"] = state
+        return self._invoke(msg, prvkey, _as_list)
+
+    def remove_processgraph(self, processgraphid: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "removeprocessgraphmsg", "processgraphid": processgraphid}
+        return self._invoke(msg, prvkey, _raw)
+
+    def remove_all_processgraphs(self, colonyname: str, prvkey: str, state: int | None = None) -> JSONDict:
+        """Remove graphs in ``state`` (colony key); like the reference, omitting ``state`` sends
+        none and the server treats it as 0 (WAITING). Pass -1 for every state."""
+        msg: JSONDict = {"msgtype": "removeallprocessgraphsmsg", "colonyname": colonyname}
+        if state is not None:
+            msg["state"] = state
+        return self._invoke(msg, prvkey, _raw)
+
+    def add_child(
+        self,
+        processgraphid: str,
+        parentprocessid: str,
+        childprocessid: str,
+        funcspec: FuncSpec | JSONDict,
+        nodename: str,
+        insert: bool,
+        prvkey: str,
+    ) -> JSONDict:
+        """Add a process named ``nodename`` below the running parent (signer = its executor).
+
+        With ``insert=True`` the new process takes over the parent's children; otherwise it is
+        added beside them and, if ``childprocessid`` is given, becomes a parent of that process.
+        Returns the new process as a dict. ``funcspec`` itself is not modified.
+        """
+        msg = {
+            "msgtype": "addchildmsg",
+            "processgraphid": processgraphid,
+            "parentprocessid": parentprocessid,
+            "childprocessid": childprocessid,
+            "insert": insert,
+            "spec": _spec_with_nodename(funcspec, nodename),
+        }
+        return self._invoke(msg, prvkey, _raw)
+
+    def cancel_processgraph(self, processgraphid: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "cancelprocessgraphmsg", "processgraphid": processgraphid}
+        return self._invoke(msg, prvkey, _raw)
+
+    # -- crons ----------------------------------------------------------------------------------
+
+    def add_cron(
+        self,
+        cronname: str,
+        cronexpr: str,
+        wait: bool,
+        workflow: Workflow | JSONDict | str,
+        colonyname: str,
+        prvkey: str,
+    ) -> JSONDict:
+        """Run ``workflow`` on a 6-field (seconds first) cron expression.
+
+        Sends ``waitforprevprocessgraph`` (the reference SDK misspells it, so its flag is lost).
+        """
+        workflowspec = workflow if isinstance(workflow, str) else json.dumps(_wire(workflow))
+        cron = {
+            "name": cronname,
+            "colonyname": colonyname,
+            "interval": -1,
+            "waitforprevprocessgraph": wait,
+            "cronexpression": cronexpr,
+            "workflowspec": workflowspec,
+        }
+        return self._invoke({"msgtype": "addcronmsg", "cron": cron}, prvkey, _raw)
+
+    def get_cron(self, cronid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "getcronmsg", "cronid": cronid}, prvkey, _raw)
+
+    def get_crons(self, colonyname: str, count: int, prvkey: str) -> list[JSONDict]:
+        msg = {"msgtype": "getcronsmsg", "colonyname": colonyname, "count": count}
+        return self._invoke(msg, prvkey, _as_list)
+
+    def del_cron(self, cronid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "removecronmsg", "cronid": cronid, "all": False}, prvkey, _raw)
+
+    def run_cron(self, cronid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "runcronmsg", "cronid": cronid}, prvkey, _raw)
+
+    # -- generators -----------------------------------------------------------------------------
+
+    def add_generator(self, generator: JSONDict, prvkey: str) -> JSONDict:
+        """Add a generator ``{"colonyname", "name", "workflowspec": <JSON string>, "trigger",
+        "timeout"}``."""
+        return self._invoke({"msgtype": "addgeneratormsg", "generator": _wire(generator)}, prvkey, _raw)
+
+    def get_generator(self, generatorid: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "getgeneratormsg", "generatorid": generatorid}, prvkey, _raw)
+
+    def get_generators(self, colonyname: str, prvkey: str, count: int = wire.MAX_COUNT) -> list[JSONDict]:
+        msg = {"msgtype": "getgeneratorsmsg", "colonyname": colonyname, "count": count}
+        return self._invoke(msg, prvkey, _as_list)
+
+    def pack_generator(self, generatorid: str, arg: str, prvkey: str) -> JSONDict:
+        """Queue one argument; the generator submits its workflow once ``trigger`` are queued."""
+        msg = {"msgtype": "packgeneratormsg", "generatorid": generatorid, "arg": arg}
+        return self._invoke(msg, prvkey, _raw)
+
+    def remove_generator(self, generatorid: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "removegeneratormsg", "generatorid": generatorid, "all": False}
+        return self._invoke(msg, prvkey, _raw)
+
+    # -- server ---------------------------------------------------------------------------------
+
+    def server_version(self) -> JSONDict:
+        """``{"buildversion", "buildtime"}`` of the server (unsigned)."""
+        msg = {"msgtype": "versionmsg", "buildversion": "", "buildtime": ""}
+        return self._invoke(msg, None, _raw)
+
+    def server_info(self) -> JSONDict:
+        """Build version/time and listening backends (unsigned)."""
+        return self._invoke({"msgtype": "getserverinfomsg"}, None, _raw)
+
+    def server_statistics(self, prvkey: str) -> JSONDict:
+        """Server-wide counters (server key)."""
+        return self._invoke({"msgtype": "getstatisticsmsg"}, prvkey, _raw)
+
+
+def _executor_msg(msgtype: str, colonyname: str, executorname: str) -> JSONDict:
+    return {"msgtype": msgtype, "colonyname": colonyname, "executorname": executorname}
+
+
+def _logs_msg(
+    colonyname: str, processid: str, executorname: str, count: int, since: int, latest: bool
+) -> JSONDict:
+    return {
+        "msgtype": "getlogsmsg",
+        "colonyname": colonyname,
+        "processid": processid,
+        "executorname": executorname,
+        "count": count,
+        "since": since,
+        "latest": latest,
+    }

@@ -1,0 +1,48 @@
+"""What the sync and async HTTP clients share: the endpoint, options and error wording."""
+
+from __future__ import annotations
+
+from pycolonies.api import ColoniesApi
+from pycolonies.errors import ColoniesConnectionError
+
+API_PATH = "/api"
+
+
+class HttpClientBase(ColoniesApi):
+    """Endpoint and options of a client talking to ``http[s]://host:port/api``.
+
+    ``native_crypto`` is accepted for compatibility with the reference SDK and has no effect
+    (signing always uses libsecp256k1 through coincurve). ``timeout`` (seconds, default none)
+    bounds each request; an ``assign`` call adds its long-poll timeout on top. With
+    ``use_msgpack=True`` the envelopes travel as msgpack instead of JSON.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: bool = False,
+        native_crypto: bool = False,
+        *,
+        use_msgpack: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        self.host = host
+        self.port = int(port)
+        self.tls = bool(tls)
+        self.native_crypto = native_crypto
+        self.use_msgpack = use_msgpack
+        self.timeout = timeout
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://{host}:{self.port}{API_PATH}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    @property
+    def _where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _unreachable(self, exc: BaseException) -> ColoniesConnectionError:
+        reason = str(exc) or type(exc).__name__
+        return ColoniesConnectionError(f"Connection to Colonies server at {self._where} failed: {reason}")

@@ -1,0 +1,68 @@
+"""Exceptions raised by the pycolonies clients.
+
+Hierarchy::
+
+    ColoniesError
+    └── ColoniesConnectionError      transport failures (and, for compatibility, server errors)
+        └── ColoniesServerError      the server answered with an error envelope
+            ├── BadRequestError      400
+            ├── AccessDeniedError    403
+            └── NotFoundError        404
+
+The reference SDK raises ``ColoniesConnectionError`` for every failed call, so code written for it
+(``except ColoniesConnectionError`` around ``assign``) keeps working, while new code can catch the
+precise subclass.
+"""
+
+from __future__ import annotations
+
+
+class ColoniesError(Exception):
+    """Base of every pycolonies error; ``str(e)`` is the message."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r})"
+
+
+class ColoniesConnectionError(ColoniesError):
+    """The server could not be reached, or replied with something that is not a reply envelope."""
+
+
+class ColoniesServerError(ColoniesConnectionError):
+    """The server replied with an error envelope; ``status`` and ``message`` are the server's."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, status)
+
+
+class BadRequestError(ColoniesServerError):
+    """HTTP 400: malformed or invalid request (validation failure, already exists, ...)."""
+
+
+class AccessDeniedError(ColoniesServerError):
+    """HTTP 403: bad signature or the signer is not allowed to do this."""
+
+
+class NotFoundError(ColoniesServerError):
+    """HTTP 404: the object does not exist, or ``assign`` found no process before its timeout."""
+
+
+_BY_STATUS: dict[int, type[ColoniesServerError]] = {
+    400: BadRequestError,
+    403: AccessDeniedError,
+    404: NotFoundError,
+}
+
+
+def server_error(status: int | None, message: str) -> ColoniesServerError:
+    """The exception for a server error reply with this status."""
+    cls = _BY_STATUS.get(status, ColoniesServerError) if status is not None else ColoniesServerError
+    return cls(message, status)
