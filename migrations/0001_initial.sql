@@ -50,7 +50,7 @@ CREATE TABLE functions (
     avg_exec_time  double precision NOT NULL DEFAULT 0,
     FOREIGN KEY (colony_name, executor_name) REFERENCES executors (colony_name, name) ON DELETE CASCADE
 );
-CREATE INDEX functions_by_executor ON functions (colony_name, executor_name);
+CREATE UNIQUE INDEX functions_by_executor ON functions (colony_name, executor_name, funcname);
 
 CREATE TABLE processes (
     process_id           text PRIMARY KEY,

@@ -64,5 +64,12 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(release_long_polls)
     app.router.add_get("/health", health)
+    async def api_wrong_method(request: web.Request) -> web.Response:
+        return web.json_response(
+            wire.error_envelope(405, f"{request.method} /api is not supported, send RPCs with POST /api"),
+            status=405,
+        )
+
     app.router.add_post("/api", api)
+    app.router.add_route("*", "/api", api_wrong_method)
     return app

@@ -34,7 +34,10 @@ def ensure_server_identity(config: ServerConfig) -> Identity:
         return Identity(config.server_id)
     key_path = config.data_dir / SERVER_KEY_FILE
     if key_path.exists():
-        return Identity(crypto.derive_id(key_path.read_text().strip()))
+        try:
+            return Identity(crypto.derive_id(key_path.read_text().strip()))
+        except ValueError as exc:
+            raise ValueError(f"invalid server key in {key_path}: {exc}") from exc
     config.data_dir.mkdir(parents=True, exist_ok=True)
     prvkey = crypto.generate_private_key()
     key_path.touch(mode=0o600)

@@ -118,6 +118,10 @@ def decode_message(payload: str, payloadtype: str) -> dict[str, Any]:
         raise BadRequest(f"Failed to decode {payloadtype}, invalid JSON") from exc
     if not isinstance(data, dict):
         raise BadRequest(f"Failed to decode {payloadtype}, the message must be a JSON object")
+    if b"\\u0000" in raw:
+        path = _path_with_nul(data, "")
+        if path:
+            raise BadRequest(f"Invalid {payloadtype}: {path} contains a NUL character (\\u0000)")
     if data.get("msgtype") != payloadtype:
         raise BadRequest(f"Failed to decode {payloadtype}, msg.MsgType does not match payloadType")
     return data
@@ -125,3 +129,23 @@ def decode_message(payload: str, payloadtype: str) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _path_with_nul(value: Any, path: str) -> str:
+    """The path of the first key or string holding a NUL character (PostgreSQL text cannot)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else ""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return child
+            found = _path_with_nul(item, child)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _path_with_nul(item, f"{path}[{index}]")
+            if found:
+                return found
+    return ""

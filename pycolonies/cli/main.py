@@ -62,7 +62,7 @@ def server_start(
         config.tls_cert, config.tls_key = tls_cert, tls_key
     try:
         asyncio.run(serve(config, announce=lambda line: print(line, flush=True)))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # e.g. port in use, unreadable or corrupt server key
         _fail(f"cannot start the server: {exc}")
 
 

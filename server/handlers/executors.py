@@ -48,7 +48,9 @@ async def _set_state(call: Call, state: int) -> Any:
     colony, name = call.msg.str("colonyname"), call.msg.required_str("executorname")
     await auth.require_colony_owner(call.pool, colony, call.signer)
     if not await store.set_state(call.pool, colony, name, state):
-        raise NotFound(f"Executor with name <{name}> not found in Colony <{colony}>")
+        if await store.get(call.pool, colony, name) is None:
+            raise NotFound(f"Executor with name <{name}> not found in Colony <{colony}>")
+        raise BadRequest(f"Executor <{name}> is unregistered; register it again with addexecutormsg")
     return {}
 
 

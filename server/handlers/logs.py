@@ -46,6 +46,10 @@ async def get_logs(call: Call) -> Any:
     process_id = call.msg.str("processid")
     executor_name = call.msg.str("executorname")
     count = require_count(call.msg.int("count"), "count", wire.MAX_LOG_COUNT)
+    since = call.msg.int("since")
+    if not 0 <= since < 2**63:
+        raise BadRequest("Invalid getlogsmsg: since must be a Unix time in nanoseconds (0 for all)")
+    latest = call.msg.bool("latest")
     await auth.require_member(call.pool, colony, call.signer)
     if not executor_name:
         row = await process_store.get_row(call.pool, process_id) if process_id else None
@@ -57,8 +61,8 @@ async def get_logs(call: Call) -> Any:
         process_id=process_id,
         executor_name=executor_name,
         count=count,
-        since=call.msg.int("since"),
-        latest=call.msg.bool("latest"),
+        since=since,
+        latest=latest,
     )
 
 

@@ -17,6 +17,8 @@ from server.scheduler.resources import parse_cpu, parse_memory
 from server.store import functions as function_store
 from server.store import processes as store
 
+MAX_INT32 = 2**31 - 1
+
 
 async def submit(call: Call) -> Any:
     spec = call.msg.model("spec", FuncSpec)
@@ -45,8 +47,11 @@ def validate_spec(spec: FuncSpec, path: str) -> None:
             f"Invalid {path}.priority: {spec.priority} is outside [{wire.MIN_PRIORITY}, {wire.MAX_PRIORITY}]"
         )
     for field in ("maxwaittime", "maxexectime", "maxretries"):
-        if getattr(spec, field) < -1:
+        value = getattr(spec, field)
+        if value < -1:
             raise BadRequest(f"Invalid {path}.{field}: must be -1 (no limit) or a non-negative number")
+        if value > MAX_INT32:
+            raise BadRequest(f"Invalid {path}.{field}: {value} exceeds the maximum of {MAX_INT32}")
     for field, parser in (("cpu", parse_cpu), ("mem", parse_memory), ("storage", parse_memory)):
         try:
             parser(getattr(spec.conditions, field))

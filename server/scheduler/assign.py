@@ -13,6 +13,7 @@ from server.store import processes as process_store
 from server.store.executors import Member
 
 NO_LIMIT = 2**62
+MAX_WAIT_SLICE_S = 30.0
 
 
 async def assign(
@@ -51,4 +52,5 @@ async def assign(
             if timeout < 0 or remaining <= 0:
                 raise NotFound("No process available for assignment")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), remaining)
+                # Bounded, so a very long long-poll still re-checks now and then.
+                await asyncio.wait_for(woken.wait(), min(remaining, MAX_WAIT_SLICE_S))

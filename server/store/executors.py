@@ -93,8 +93,13 @@ async def list_for_colony(db: Db, colony_name: str) -> list[Executor]:
 
 
 async def set_state(db: Db, colony_name: str, name: str, state: int) -> bool:
+    """Approve or reject a registered executor; an UNREGISTERED one must be registered again."""
     status = await db.execute(
-        "UPDATE executors SET state = $3 WHERE colony_name = $1 AND name = $2", colony_name, name, state
+        "UPDATE executors SET state = $3 "
+        f"WHERE colony_name = $1 AND name = $2 AND state <> {wire.UNREGISTERED}",
+        colony_name,
+        name,
+        state,
     )
     return status.endswith(" 1")
 

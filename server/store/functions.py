@@ -34,10 +34,16 @@ def _function(row) -> Function:
 
 
 async def add(db: Db, function: Function) -> Function:
+    """Register a function; registering the same (executor, funcname) again updates it in place,
+    keeping its id and statistics, so an executor can re-register on every start."""
     row = await db.fetchrow(
         f"""INSERT INTO functions (function_id, colony_name, executor_name, executor_type, funcname,
                                    description, args, location_name)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (colony_name, executor_name, funcname) DO UPDATE
+                SET executor_type = EXCLUDED.executor_type, description = EXCLUDED.description,
+                    args = EXCLUDED.args, location_name = EXCLUDED.location_name
+            RETURNING {_COLUMNS}""",
         function.functionid,
         function.colonyname,
         function.executorname,

@@ -1,0 +1,239 @@
+"""Assignment: long-polling, timeouts, who may assign, concurrency and colony isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from pycolonies import (
+    AccessDeniedError,
+    AsyncColonies,
+    BadRequestError,
+    Colonies,
+    NotFoundError,
+    crypto,
+    wire,
+)
+from tests.conftest import ColonyEnv, make_colony
+
+
+def spec(colony: ColonyEnv, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "funcname": "work",
+        "args": [],
+        "maxwaittime": -1,
+        "maxexectime": -1,
+        "conditions": {"colonyname": colony.colonyname, "executortype": colony.executortype},
+    }
+    body.update(overrides)
+    return body
+
+
+class AssignThread(threading.Thread):
+    """Runs one ``assign`` call on its own client and records the outcome and how long it took."""
+
+    def __init__(self, colony: ColonyEnv, timeout: int, prvkey: str | None = None) -> None:
+        super().__init__(daemon=True)
+        self.colony = colony
+        self.timeout = timeout
+        self.prvkey = prvkey or colony.executor_prvkey
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.elapsed = 0.0
+
+    def run(self) -> None:
+        start = time.monotonic()
+        try:
+            with Colonies(self.colony.server.host, self.colony.server.port) as sdk:
+                self.result = sdk.assign(self.colony.colonyname, self.timeout, self.prvkey)
+        except BaseException as exc:  # reported to the test thread
+            self.error = exc
+        finally:
+            self.elapsed = time.monotonic() - start
+
+
+def test_long_poll_returns_promptly_when_a_process_is_submitted(colony: ColonyEnv) -> None:
+    waiter = AssignThread(colony, timeout=30)
+    waiter.start()
+    time.sleep(0.5)
+    assert waiter.is_alive(), f"assign returned before any process existed: {waiter.error!r}"
+    submitted = colony.client.submit_func_spec(spec(colony), colony.user_prvkey)
+    waiter.join(25)
+    assert not waiter.is_alive(), "assign did not return after a process was submitted"
+    assert waiter.error is None, repr(waiter.error)
+    assert waiter.result.processid == submitted.processid
+    assert waiter.result.state == wire.RUNNING
+    # Woken by the submit, not by the 30 s timeout (generous bound: a loaded machine is slow).
+    assert waiter.elapsed < 10
+    assert colony.client.get_process(submitted.processid, colony.user_prvkey).state == wire.RUNNING
+
+
+def test_long_poll_ignores_work_for_another_executortype(colony: ColonyEnv) -> None:
+    colony.add_executor("gpu-1", "gpu")
+    waiter = AssignThread(colony, timeout=2)
+    waiter.start()
+    time.sleep(0.3)
+    other = colony.client.submit_func_spec(spec(colony, conditions={
+        "colonyname": colony.colonyname, "executortype": "gpu"}), colony.user_prvkey)
+    waiter.join(20)
+    assert isinstance(waiter.error, NotFoundError), repr(waiter.error or waiter.result)
+    assert colony.client.get_process(other.processid, colony.user_prvkey).state == wire.WAITING
+
+
+def test_timeout_expiry_is_not_found(colony: ColonyEnv) -> None:
+    start = time.monotonic()
+    with pytest.raises(NotFoundError, match="No process available for assignment") as info:
+        colony.client.assign(colony.colonyname, 1, colony.executor_prvkey)
+    elapsed = time.monotonic() - start
+    assert info.value.status == 404
+    assert elapsed >= 0.9, "returned before the timeout"
+    assert elapsed < 10
+
+
+def test_timeout_zero_is_bad_request(colony: ColonyEnv) -> None:
+    colony.client.submit_func_spec(spec(colony), colony.user_prvkey)
+    with pytest.raises(BadRequestError, match="timeout cannot be zero"):
+        colony.client.assign(colony.colonyname, 0, colony.executor_prvkey)
+    # Nothing was assigned by the rejected call.
+    waiting = colony.client.list_processes(colony.colonyname, 10, wire.WAITING, colony.user_prvkey)
+    assert len(waiting) == 1
+
+
+def test_negative_timeout_returns_immediately(colony: ColonyEnv) -> None:
+    start = time.monotonic()
+    with pytest.raises(NotFoundError, match="No process available"):
+        colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
+    assert time.monotonic() - start < 5
+    submitted = colony.client.submit_func_spec(spec(colony), colony.user_prvkey)
+    assigned = colony.client.assign(colony.colonyname, -5, colony.executor_prvkey)
+    assert assigned.processid == submitted.processid
+
+
+def test_user_cannot_assign(colony: ColonyEnv) -> None:
+    submitted = colony.client.submit_func_spec(spec(colony), colony.user_prvkey)
+    with pytest.raises(AccessDeniedError):
+        colony.client.assign(colony.colonyname, -1, colony.user_prvkey)
+    with pytest.raises(AccessDeniedError):  # nor the colony owner
+        colony.client.assign(colony.colonyname, -1, colony.colony_prvkey)
+    with pytest.raises(AccessDeniedError):  # nor a stranger
+        colony.client.assign(colony.colonyname, -1, crypto.generate_private_key())
+    assert colony.client.get_process(submitted.processid, colony.user_prvkey).state == wire.WAITING
+
+
+def test_unapproved_executor_cannot_assign(colony: ColonyEnv) -> None:
+    pending = colony.add_executor("pending-1", approve=False)
+    colony.client.submit_func_spec(spec(colony), colony.user_prvkey)
+    with pytest.raises(AccessDeniedError):
+        colony.client.assign(colony.colonyname, -1, pending)
+    colony.client.approve_executor(colony.colonyname, "pending-1", colony.colony_prvkey)
+    assert colony.client.assign(colony.colonyname, -1, pending).state == wire.RUNNING
+
+
+def test_concurrent_executors_get_each_process_exactly_once(colony: ColonyEnv) -> None:
+    total, workers = 200, 4
+    keys = [colony.add_executor(f"worker-{i}") for i in range(workers)]
+    submitted = {
+        colony.client.submit_func_spec(spec(colony, args=[i]), colony.user_prvkey).processid
+        for i in range(total)
+    }
+    assert len(submitted) == total
+
+    got: dict[int, list[str]] = {i: [] for i in range(workers)}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(workers)
+
+    def work(index: int) -> None:
+        executor_id = crypto.derive_id(keys[index])
+        try:
+            with Colonies(colony.server.host, colony.server.port) as sdk:
+                barrier.wait(10)
+                while True:
+                    try:
+                        process = sdk.assign(colony.colonyname, 1, keys[index])
+                    except NotFoundError:
+                        return
+                    assert process.assignedexecutorid == executor_id
+                    assert process.state == wire.RUNNING
+                    got[index].append(process.processid)
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+    assigned = [pid for pids in got.values() for pid in pids]
+    duplicates = [pid for pid, n in Counter(assigned).items() if n > 1]
+    assert duplicates == []
+    assert set(assigned) == submitted
+    assert len(assigned) == total
+    # The server agrees on who has what.
+    for index, pids in got.items():
+        for pid in pids[:5]:
+            process = colony.client.get_process(pid, colony.user_prvkey)
+            assert process.assignedexecutorid == crypto.derive_id(keys[index])
+    assert colony.client.list_processes(colony.colonyname, 100, wire.WAITING, colony.user_prvkey) == []
+
+
+def test_executor_never_gets_another_colonys_process(colony: ColonyEnv) -> None:
+    other = make_colony(colony.client, colony.server, "other")
+    # Same executor name and type in both colonies; only the colony tells them apart.
+    assert other.executorname == colony.executorname and other.executortype == colony.executortype
+    theirs = colony.client.submit_func_spec(spec(other), other.user_prvkey)
+
+    with pytest.raises(NotFoundError):
+        colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
+    with pytest.raises(AccessDeniedError):  # and it cannot ask in the other colony
+        colony.client.assign(other.colonyname, -1, colony.executor_prvkey)
+    assert colony.client.get_process(theirs.processid, other.user_prvkey).state == wire.WAITING
+
+    # A waiting executor of colony A is not handed B's new work either.
+    waiter = AssignThread(colony, timeout=2)
+    waiter.start()
+    time.sleep(0.3)
+    second = colony.client.submit_func_spec(spec(other), other.user_prvkey)
+    waiter.join(20)
+    assert isinstance(waiter.error, NotFoundError), repr(waiter.error or waiter.result)
+
+    assigned = {colony.client.assign(other.colonyname, -1, other.executor_prvkey).processid for _ in range(2)}
+    assert assigned == {theirs.processid, second.processid}
+
+
+def test_async_client_submit_assign_close(colony: ColonyEnv) -> None:
+    async def scenario() -> None:
+        async with AsyncColonies(colony.server.host, colony.server.port) as sdk:
+            waiter = asyncio.create_task(sdk.assign(colony.colonyname, 20, colony.executor_prvkey))
+            await asyncio.sleep(0.3)
+            assert not waiter.done()
+            submitted = await sdk.submit_func_spec(spec(colony, args=[{"x": 1.5}]), colony.user_prvkey)
+            assert submitted.state == wire.WAITING
+            assigned = await asyncio.wait_for(waiter, 15)
+            assert assigned.processid == submitted.processid
+            assert assigned.state == wire.RUNNING
+            assert assigned.spec.args == [{"x": 1.5}]
+            assert await sdk.close(assigned.processid, ["async-done"], colony.executor_prvkey) == {}
+            final = await sdk.get_process(submitted.processid, colony.user_prvkey)
+            assert final.state == wire.SUCCESS
+            assert final.output == ["async-done"]
+
+            with pytest.raises(NotFoundError):
+                await sdk.assign(colony.colonyname, -1, colony.executor_prvkey)
+            failing = await sdk.submit_func_spec(spec(colony), colony.user_prvkey)
+            await sdk.assign(colony.colonyname, -1, colony.executor_prvkey)
+            await sdk.fail(failing.processid, ["async-error"], colony.executor_prvkey)
+            failed = await sdk.get_process(failing.processid, colony.user_prvkey)
+            assert failed.state == wire.FAILED and failed.errors == ["async-error"]
+
+    asyncio.run(scenario())
+    # The sync client sees the same state.
+    assert colony.client.list_processes(colony.colonyname, 10, wire.SUCCESS, colony.user_prvkey)[0][
+        "out"] == ["async-done"]
