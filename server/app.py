@@ -12,6 +12,7 @@ from server import db
 from server.config import ServerConfig
 from server.context import Services
 from server.rpc import RpcEndpoint
+from server.scheduler.deadlines import DeadlineSweeper
 from server.scheduler.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,10 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         pool = await db.create_pool(dsn)
         async with pool.acquire() as con:
             await db.migrate(con)
-        wakeups = Wakeups()
-        await wakeups.start(dsn)
+        wakeups = Wakeups(dsn)
+        await wakeups.start()
+        sweeper = DeadlineSweeper(dsn)
+        sweeper.start()
         services = Services(
             pool=pool,
             wakeups=wakeups,
@@ -39,6 +42,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         app[SERVICES] = services
         app[ENDPOINT] = RpcEndpoint(services)
         yield
+        await sweeper.stop()
         await wakeups.stop()
         await pool.close()
 

@@ -51,8 +51,8 @@ class RpcEndpoint:
             body, status = wire.error_envelope(exc.status, exc.message), exc.status
         except (asyncpg.DataError, OverflowError) as exc:
             body, status = wire.error_envelope(400, f"Invalid value: {exc}"), 400
-        except asyncpg.PostgresConnectionError:
-            log.exception("database unavailable")
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("database unavailable: %s", exc)
             body, status = wire.error_envelope(503, "Database unavailable, try again"), 503
         except Exception:
             log.exception("unexpected error handling request")

@@ -98,6 +98,11 @@ def _refuse_close(row: Any, signer: str, action: str) -> None:
         raise Forbidden(f"Failed to {action}, process is not assigned")
     if row["assigned_executor_id"] != signer:
         raise Forbidden(f"Failed to {action}, access denied: the process is assigned to another executor")
+    if row["state"] == wire.RUNNING and store.lease_expired(row):
+        raise Forbidden(
+            f"Failed to {action}, the execution deadline (maxexectime) has passed: the process is being "
+            "retried or failed by the server"
+        )
     names = {wire.WAITING: "waiting, not running", wire.SUCCESS: "already closed as successful",
              wire.FAILED: "already closed as failed", wire.CANCELLED: "cancelled"}
     raise BadRequest(f"Failed to {action}, the process is {names.get(row['state'], 'not running')}")

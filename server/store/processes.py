@@ -228,12 +228,22 @@ async def get(db: Db, process_id: str) -> Process | None:
     return (await with_attributes(db, [row]))[0] if row else None
 
 
+# The assignee holds the process only until its execution deadline; after that the sweeper
+# retries or fails it, and a late close must not race it.
+_LEASE_HELD = "(exec_deadline IS NULL OR exec_deadline > clock_timestamp())"
+
+
+def lease_expired(row: Any) -> bool:
+    deadline = row["exec_deadline"]
+    return deadline is not None and deadline <= datetime.now(UTC)
+
+
 async def close_successful(db: Db, process_id: str, executor_id: str, output: list[Any] | None) -> Any:
     """RUNNING -> SUCCESS by its assignee. Returns the updated row, or None if refused."""
     return await db.fetchrow(
         f"""UPDATE processes SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
-             WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2
+             WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
          RETURNING {COLUMNS}""",
         process_id,
         executor_id,
@@ -246,7 +256,7 @@ async def close_failed(db: Db, process_id: str, executor_id: str, errors: list[A
     return await db.fetchrow(
         f"""UPDATE processes SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
                    errors = $3::jsonb
-             WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2
+             WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
          RETURNING {COLUMNS}""",
         process_id,
         executor_id,
@@ -257,7 +267,7 @@ async def close_failed(db: Db, process_id: str, executor_id: str, errors: list[A
 async def set_output(db: Db, process_id: str, executor_id: str, output: list[Any]) -> bool:
     status = await db.execute(
         "UPDATE processes SET output = $3::jsonb "
-        "WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2",
+        f"WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}",
         process_id,
         executor_id,
         output,

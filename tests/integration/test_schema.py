@@ -177,15 +177,18 @@ def test_schema_dump_sees_every_object_kind(empty_database: str) -> None:
         assert needle in dump
 
 
+ALL_VERSIONS = [m.version for m in db.load_migrations()]
+
+
 def test_migrate_twice_applies_nothing_the_second_time(empty_database: str) -> None:
     first = asyncio.run(_migrate_once(empty_database))
     before = asyncio.run(schema_dump(empty_database))
     second = asyncio.run(_migrate_once(empty_database))
-    assert first == [1]
+    assert first == ALL_VERSIONS
     assert second == []
     assert asyncio.run(schema_dump(empty_database)) == before
-    rows = asyncio.run(_fetch(empty_database, "SELECT version FROM schema_migrations"))
-    assert [r["version"] for r in rows] == [1]
+    rows = asyncio.run(_fetch(empty_database, "SELECT version FROM schema_migrations ORDER BY version"))
+    assert [r["version"] for r in rows] == ALL_VERSIONS
 
 
 def test_concurrent_migrations_apply_the_schema_once(empty_database: str) -> None:
@@ -198,19 +201,22 @@ def test_concurrent_migrations_apply_the_schema_once(empty_database: str) -> Non
                 await con.close()
 
     results = asyncio.run(race())
-    # Both succeed; exactly one of them applied migration 1, the other found it done.
-    assert sorted(results) == [[], [1]]
-    rows = asyncio.run(_fetch(empty_database, "SELECT version FROM schema_migrations"))
-    assert [r["version"] for r in rows] == [1]
+    # Both succeed; exactly one of them applied the migrations, the other found them done.
+    assert sorted(results) == [[], ALL_VERSIONS]
+    rows = asyncio.run(_fetch(empty_database, "SELECT version FROM schema_migrations ORDER BY version"))
+    assert [r["version"] for r in rows] == ALL_VERSIONS
     # The advisory lock was released by both: a third migrate neither blocks nor applies anything.
     assert asyncio.run(asyncio.wait_for(_migrate_once(empty_database), 30)) == []
 
 
-def test_schema_migrations_lists_version_1(empty_database: str) -> None:
+def test_schema_migrations_lists_every_migration(empty_database: str) -> None:
     asyncio.run(_migrate_once(empty_database))
     rows = asyncio.run(
         _fetch(empty_database, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
     )
-    assert [(r["version"], r["name"]) for r in rows] == [(1, "initial")]
-    assert rows[0]["applied_at"] is not None
-    assert [(m.version, m.name) for m in db.load_migrations()] == [(1, "initial")]
+    expected = [(m.version, m.name) for m in db.load_migrations()]
+    assert [(r["version"], r["name"]) for r in rows] == expected
+    assert all(r["applied_at"] is not None for r in rows)
+    # Numbered from 1 without gaps, starting with the initial schema.
+    assert expected[0] == (1, "initial")
+    assert [version for version, _ in expected] == list(range(1, len(expected) + 1))
