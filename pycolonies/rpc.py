@@ -8,6 +8,8 @@ A call is: message dict -> request envelope (signed, or unsigned for ``versionms
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import Any
 
 import msgpack
@@ -20,9 +22,15 @@ ASSIGN_MSGTYPE = "assignprocessmsg"
 
 
 def request_envelope(msg: dict[str, Any], prvkey: str | None) -> dict[str, str]:
-    """Signed envelope for ``msg``; with ``prvkey=None`` the signature is ``""`` (unsigned types)."""
+    """Signed envelope for ``msg``; with ``prvkey=None`` the signature is ``""`` (unsigned types).
+
+    Signed messages carry a random ``requestnonce`` and the ``requesttime`` (Unix ns), so every
+    request is unique and a captured one cannot be replayed (servers without replay protection
+    ignore both fields).
+    """
     if prvkey is not None:
-        return wire.signed_request(msg, prvkey)
+        fresh = {**msg, "requestnonce": os.urandom(16).hex(), "requesttime": time.time_ns()}
+        return wire.signed_request(fresh, prvkey)
     return {"signature": "", "payloadtype": msg["msgtype"], "payload": wire.encode_payload(msg)}
 
 

@@ -11,6 +11,7 @@ from pycolonies import wire
 from server import db
 from server.config import ServerConfig
 from server.context import Services
+from server.replay import ReplayGuard
 from server.rpc import RpcEndpoint
 from server.scheduler.deadlines import DeadlineSweeper
 from server.scheduler.wakeups import Wakeups
@@ -31,12 +32,13 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
             await db.migrate(con)
         wakeups = Wakeups(dsn)
         await wakeups.start()
-        sweeper = DeadlineSweeper(dsn)
+        sweeper = DeadlineSweeper(dsn, replay_window_s=config.replay_window_s)
         sweeper.start()
         services = Services(
             pool=pool,
             wakeups=wakeups,
             config=config,
+            replay=ReplayGuard(config.replay_window_s, config.require_request_time),
             started_at=wire.format_time(datetime.now(UTC)),
         )
         app[SERVICES] = services

@@ -10,6 +10,7 @@ import asyncpg
 
 from server.config import ServerConfig
 from server.params import Msg
+from server.replay import ReplayGuard
 from server.scheduler.wakeups import Wakeups
 
 
@@ -18,6 +19,7 @@ class Services:
     pool: asyncpg.Pool
     wakeups: Wakeups
     config: ServerConfig
+    replay: ReplayGuard
     started_at: str = ""
 
 

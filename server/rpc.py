@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 from typing import Any
@@ -101,10 +102,19 @@ class RpcEndpoint:
                 f"invalid rpcMsg.PayloadType: {payloadtype}" if payloadtype else _EMPTY_TYPE_HINT
             )
         if payloadtype == "getserverinfomsg":
-            data: dict[str, Any] = {}
-        else:
-            data = decode_message(payload, payloadtype)
-        return await handler(Call(self.services, signer, Msg(payloadtype, data)))
+            return await handler(Call(self.services, signer, Msg(payloadtype, {})))
+        data = decode_message(payload, payloadtype)
+        if not signer:
+            return await handler(Call(self.services, signer, Msg(payloadtype, data)))
+        pool = self.services.pool
+        admitted = await self.services.replay.admit(pool, payloadtype, data, envelope["signature"])
+        try:
+            return await handler(Call(self.services, signer, Msg(payloadtype, data)))
+        except Exception:
+            # The request did not take effect: let the client retry it.
+            with contextlib.suppress(Exception):
+                await self.services.replay.forget(pool, admitted)
+            raise
 
 
 def decode_message(payload: str, payloadtype: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +26,7 @@ class ServerThread:
     port: int = field(default_factory=free_port)
     server_prvkey: str = field(default_factory=crypto.generate_private_key)
     max_body_bytes: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -45,6 +47,10 @@ class ServerThread:
         config = ServerConfig(server_id=self.server_id, host=self.host, port=self.port, db_url=self.dsn)
         if self.max_body_bytes is not None:
             config.max_body_bytes = self.max_body_bytes
+        for name, value in self.overrides.items():
+            if not hasattr(config, name):
+                raise AttributeError(f"ServerConfig has no setting {name!r}")
+            setattr(config, name, value)
         return config
 
     def start(self) -> ServerThread:

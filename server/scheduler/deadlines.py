@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import asyncpg
 
+from server import replay
 from server.scheduler import wakeups
 from server.scheduler.tasks import stop_task
 from server.store import deadlines as store
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 SWEEPER_LOCK_ID = 0x636F6C6F6E79_01  # "colony" + 1
 SWEEP_INTERVAL_S = 0.25
 FOLLOWER_RETRY_S = 1.0
+REPLAY_EXPIRY_INTERVAL_S = 10.0
 
 
 async def sweep(con: asyncpg.Connection) -> dict[str, int]:
@@ -36,9 +39,10 @@ async def sweep(con: asyncpg.Connection) -> dict[str, int]:
 
 
 class DeadlineSweeper:
-    def __init__(self, dsn: str, interval: float = SWEEP_INTERVAL_S) -> None:
+    def __init__(self, dsn: str, interval: float = SWEEP_INTERVAL_S, replay_window_s: int = 300) -> None:
         self.dsn = dsn
         self.interval = interval
+        self.replay_window_s = replay_window_s
         self.is_leader = False
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,10 +87,14 @@ class DeadlineSweeper:
                 return
         self.is_leader = True
         log.info("this replica now sweeps deadlines")
+        next_expiry = 0.0
         while True:
             result = await sweep(con)
             if any(result.values()):
                 log.info("deadlines: %s", result)
+            if time.monotonic() >= next_expiry:
+                await replay.expire(con, self.replay_window_s)
+                next_expiry = time.monotonic() + REPLAY_EXPIRY_INTERVAL_S
             if not await self._pause(self.interval):
                 return
 

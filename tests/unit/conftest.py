@@ -29,6 +29,7 @@ class Recorded:
     signer: str | None
     content_type: str
     connection: int
+    freshness: dict[str, Any] = field(default_factory=dict)  # requestnonce / requesttime
 
 
 @dataclass
@@ -64,6 +65,7 @@ def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
             is_msgpack = content_type == wire.MSGPACK_CONTENT_TYPE
             envelope = msgpack.unpackb(body) if is_msgpack else json.loads(body)
             msg = wire.decode_payload(envelope["payload"])
+            freshness = {key: msg.pop(key) for key in ("requestnonce", "requesttime") if key in msg}
             signer = (
                 crypto.recover_id(envelope["payload"], envelope["signature"])
                 if envelope["signature"]
@@ -71,7 +73,8 @@ def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
             )
             with stub.lock:
                 stub.requests.append(
-                    Recorded(envelope["payloadtype"], msg, signer, content_type, self.connection_number)
+                    Recorded(envelope["payloadtype"], msg, signer, content_type, self.connection_number,
+                             freshness)
                 )
             if stub.drop_without_reply:
                 self.close_connection = True

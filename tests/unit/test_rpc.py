@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import time
 
 import msgpack
 import pytest
@@ -34,8 +36,20 @@ def test_signed_envelope_recovers_signer() -> None:
     msg = {"msgtype": "getcolonymsg", "colonyname": "dev"}
     env = rpc.request_envelope(msg, KEY)
     assert env["payloadtype"] == "getcolonymsg"
-    assert json.loads(base64.b64decode(env["payload"])) == msg
+    sent = json.loads(base64.b64decode(env["payload"]))
+    nonce, request_time = sent.pop("requestnonce"), sent.pop("requesttime")
+    assert sent == msg
+    assert re.fullmatch(r"[0-9a-f]{32}", nonce)
+    assert abs(request_time - time.time_ns()) < 60 * 10**9
     assert crypto.recover_id(env["payload"], env["signature"]) == KEY_ID
+
+
+def test_signed_envelopes_of_the_same_message_differ() -> None:
+    """Every signed request is unique, so a server can refuse replays without refusing repeats."""
+    msg = {"msgtype": "closesuccessfulmsg", "processid": "p", "out": []}
+    first, second = rpc.request_envelope(msg, KEY), rpc.request_envelope(msg, KEY)
+    assert first["signature"] != second["signature"]
+    assert first["payload"] != second["payload"]
 
 
 def test_unsigned_envelope_has_empty_signature() -> None:
