@@ -1,0 +1,140 @@
+"""Helpers for tests that run real server replicas (``colonies server start``) as subprocesses.
+
+A :class:`Replica` is one server process on a given database; several may share one database and
+one server key. Its output goes to a log file (shown in assertion messages). Every replica a test
+starts must be stopped by the test's fixture (:meth:`Replica.kill` is idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pycolonies import Colonies, crypto
+
+CLI = [sys.executable, "-m", "pycolonies.cli.main"]
+HOST = "127.0.0.1"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+def cli_env(**overrides: str) -> dict[str, str]:
+    """The current environment without any COLONIES_* variable, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLONIES_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_status(url: str, timeout: float = 3.0) -> int | None:
+    """The HTTP status of GET ``url`` (None if nothing answered)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+class Replica:
+    """One ``colonies server start`` subprocess serving ``dsn`` on a loopback port."""
+
+    def __init__(self, dsn: str, server_prvkey: str, workdir: Path, port: int, name: str = "replica") -> None:
+        self.dsn = dsn
+        self.server_prvkey = server_prvkey
+        self.host = HOST
+        self.port = port
+        self.name = name
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / f"{name}-{port}.log"
+        self._log = self.log_path.open("w")
+        env = cli_env(
+            COLONIES_DB_URL=dsn,
+            COLONIES_SERVER_PRVKEY=server_prvkey,
+            COLONIES_DATA_DIR=str(workdir / f"{name}-data"),
+        )
+        self.proc = subprocess.Popen(
+            [*CLI, "server", "start", "--port", str(port), "--host", HOST],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    @property
+    def server_id(self) -> str:
+        return crypto.derive_id(self.server_prvkey)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    @property
+    def output(self) -> str:
+        self._log.flush()
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    def health(self) -> int | None:
+        return http_status(f"{self.url}/health")
+
+    def client(self, timeout: float | None = 30.0) -> Colonies:
+        return Colonies(self.host, self.port, timeout=timeout)
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while self.health() != 200:
+            if not self.alive:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} not healthy after {timeout:.0f} s:\n{self.output}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL (no clean shutdown) and reap; a no-op if already gone."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(STOP_TIMEOUT)
+        finally:
+            self._log.close()
+
+    def stop(self) -> None:
+        """SIGTERM, falling back to SIGKILL; a no-op if already gone."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.kill()
+
+    def __repr__(self) -> str:
+        return f"Replica({self.name!r}, port={self.port}, pid={self.proc.pid})"
