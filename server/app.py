@@ -28,6 +28,9 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
 
     async def lifecycle(app: web.Application):
         pool = await db.create_pool(dsn)
+        relaxed_pool = await db.create_pool(
+            dsn, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"}
+        )
         async with pool.acquire() as con:
             await db.migrate(con)
         wakeups = Wakeups(dsn)
@@ -36,6 +39,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         sweeper.start()
         services = Services(
             pool=pool,
+            relaxed_pool=relaxed_pool,
             wakeups=wakeups,
             config=config,
             replay=ReplayGuard(config.replay_window_s, config.require_request_time),
@@ -46,6 +50,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         yield
         await sweeper.stop()
         await wakeups.stop()
+        await relaxed_pool.close()
         await pool.close()
 
     async def health(request: web.Request) -> web.Response:

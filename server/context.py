@@ -17,6 +17,9 @@ from server.scheduler.wakeups import Wakeups
 @dataclass
 class Services:
     pool: asyncpg.Pool
+    # For bookkeeping whose loss in a PostgreSQL crash is harmless (replay records, liveness
+    # stamps): commits without waiting for the WAL flush. Never for process or identity state.
+    relaxed_pool: asyncpg.Pool
     wakeups: Wakeups
     config: ServerConfig
     replay: ReplayGuard

@@ -106,7 +106,7 @@ class RpcEndpoint:
         data = decode_message(payload, payloadtype)
         if not signer:
             return await handler(Call(self.services, signer, Msg(payloadtype, data)))
-        pool = self.services.pool
+        pool = self.services.relaxed_pool
         admitted = await self.services.replay.admit(pool, payloadtype, data, envelope["signature"])
         try:
             return await handler(Call(self.services, signer, Msg(payloadtype, data)))

@@ -11,10 +11,8 @@ from server import auth
 from server.context import Call
 from server.errors import BadRequest, Forbidden, NotFound
 from server.params import require_count, require_name
-from server.scheduler import wakeups
 from server.scheduler.assign import NO_LIMIT, assign
 from server.scheduler.resources import parse_cpu, parse_memory
-from server.store import functions as function_store
 from server.store import processes as store
 
 MAX_INT32 = 2**31 - 1
@@ -25,18 +23,15 @@ async def submit(call: Call) -> Any:
     colony = spec.conditions.colonyname
     member = await auth.require_member(call.pool, colony, call.signer)
     validate_spec(spec, "spec")
-    async with call.pool.acquire() as con, con.transaction():
-        process = await store.insert(
-            con,
-            spec,
-            initiator_id=call.signer,
-            initiator_name=member.name,
-            cpu_millis=parse_cpu(spec.conditions.cpu),
-            memory_bytes=parse_memory(spec.conditions.mem),
-            submitted_ns=time.time_ns(),
-        )
-        await wakeups.announce(con, colony, spec.conditions.executortype)
-    return process
+    return await store.insert(
+        call.pool,
+        spec,
+        initiator_id=call.signer,
+        initiator_name=member.name,
+        cpu_millis=parse_cpu(spec.conditions.cpu),
+        memory_bytes=parse_memory(spec.conditions.mem),
+        submitted_ns=time.time_ns(),
+    )
 
 
 def validate_spec(spec: FuncSpec, path: str) -> None:
@@ -70,6 +65,7 @@ async def assign_process(call: Call) -> Any:
         raise BadRequest(f"Invalid assignprocessmsg: {exc}") from exc
     return await assign(
         call.pool,
+        call.services.relaxed_pool,
         call.services.wakeups,
         colony_name=colony,
         executor=executor,
@@ -111,43 +107,43 @@ def _refuse_close(row: Any, signer: str, action: str) -> None:
 async def close_successful(call: Call) -> Any:
     process_id = call.msg.str("processid")
     output = call.msg.list("out")
-    row, member = await _member_process(call, process_id, "close process as successful")
-    async with call.pool.acquire() as con, con.transaction():
-        closed = await store.close_successful(con, process_id, call.signer, output or None)
-        if closed is None:
-            _refuse_close(await store.get_row(con, process_id), call.signer,
-                          "close process as successful")
-        await function_store.record_success(con, process_id, closed["colony_name"], member.name)
+    if not process_id:
+        raise BadRequest("Failed to close process as successful, processid is required")
+    if await store.close_successful(call.pool, process_id, call.signer, output or None) is None:
+        await _explain_refusal(call, process_id, "close process as successful")
     return {}
 
 
 async def close_failed(call: Call) -> Any:
     process_id = call.msg.str("processid")
     errors = call.msg.list("errors")
-    await _member_process(call, process_id, "close process as failed")
-    async with call.pool.acquire() as con, con.transaction():
-        closed = await store.close_failed(con, process_id, call.signer, errors)
-        if closed is None:
-            _refuse_close(await store.get_row(con, process_id), call.signer, "close process as failed")
+    if not process_id:
+        raise BadRequest("Failed to close process as failed, processid is required")
+    if await store.close_failed(call.pool, process_id, call.signer, errors) is None:
+        await _explain_refusal(call, process_id, "close process as failed")
     return {}
 
 
 async def set_output(call: Call) -> Any:
     process_id = call.msg.str("processid")
     output = call.msg.list("out")
-    await _member_process(call, process_id, "set output")
+    if not process_id:
+        raise BadRequest("Failed to set output, processid is required")
     if not await store.set_output(call.pool, process_id, call.signer, output):
-        _refuse_close(await store.get_row(call.pool, process_id), call.signer, "set output")
+        await _explain_refusal(call, process_id, "set output")
     return {}
+
+
+async def _explain_refusal(call: Call, process_id: str, action: str) -> None:
+    """A conditional update by the assignee matched nothing: say why (the slow path only)."""
+    row, _ = await _member_process(call, process_id, action)
+    _refuse_close(row, call.signer, action)
 
 
 async def get_process(call: Call) -> Any:
     process_id = call.msg.str("processid")
-    await _member_process(call, process_id, "get process")
-    process = await store.get(call.pool, process_id)
-    if process is None:
-        raise NotFound(f"Failed to get process, process <{process_id}> not found")
-    return process
+    row, _ = await _member_process(call, process_id, "get process")
+    return store.to_process(row)
 
 
 async def list_processes(call: Call) -> Any:

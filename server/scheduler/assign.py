@@ -18,6 +18,7 @@ MAX_WAIT_SLICE_S = 30.0
 
 async def assign(
     pool,
+    relaxed_pool,
     wakeups: Wakeups,
     *,
     colony_name: str,
@@ -31,7 +32,7 @@ async def assign(
         raise BadRequest("Invalid timeout value, timeout cannot be zero")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(timeout, 0)
-    await executor_store.mark_alive(pool, colony_name, executor.member_id)
+    await executor_store.mark_alive(relaxed_pool, colony_name, executor.member_id)
     while True:
         if wakeups.closing:
             raise Unavailable("Server is shutting down, retry the assign on another replica or later")

@@ -76,29 +76,22 @@ async def remove(db: Db, function_id: str) -> bool:
     return (await db.execute("DELETE FROM functions WHERE function_id = $1", function_id)).endswith(" 1")
 
 
-async def record_success(db: Db, process_id: str, colony_name: str, executor_name: str) -> None:
-    """Fold one successful run's wait and exec times into the function's statistics (true means)."""
-    await db.execute(
-        """
-        WITH run AS (
-            SELECT funcname,
-                   extract(epoch FROM start_time - submission_time)::float8 AS wait_s,
-                   extract(epoch FROM end_time - start_time)::float8 AS exec_s
-              FROM processes WHERE process_id = $1)
-        UPDATE functions f SET
-            counter = f.counter + 1,
-            min_wait_time = CASE WHEN f.counter = 0 THEN run.wait_s
-                                 ELSE least(f.min_wait_time, run.wait_s) END,
-            max_wait_time = greatest(f.max_wait_time, run.wait_s),
-            min_exec_time = CASE WHEN f.counter = 0 THEN run.exec_s
-                                 ELSE least(f.min_exec_time, run.exec_s) END,
-            max_exec_time = greatest(f.max_exec_time, run.exec_s),
-            avg_wait_time = f.avg_wait_time + (run.wait_s - f.avg_wait_time) / (f.counter + 1),
-            avg_exec_time = f.avg_exec_time + (run.exec_s - f.avg_exec_time) / (f.counter + 1)
-          FROM run
-         WHERE f.colony_name = $2 AND f.executor_name = $3 AND f.funcname = run.funcname
-        """,
-        process_id,
-        colony_name,
-        executor_name,
-    )
+# Folds one successful run into its function's statistics (true running means). Used as a CTE
+# after the close: ``closed`` holds the closed process, ``$2`` is the closing executor's id.
+RECORD_RUN = """
+UPDATE functions f SET
+    counter = f.counter + 1,
+    min_wait_time = CASE WHEN f.counter = 0 THEN run.wait_s
+                         ELSE least(f.min_wait_time, run.wait_s) END,
+    max_wait_time = greatest(f.max_wait_time, run.wait_s),
+    min_exec_time = CASE WHEN f.counter = 0 THEN run.exec_s
+                         ELSE least(f.min_exec_time, run.exec_s) END,
+    max_exec_time = greatest(f.max_exec_time, run.exec_s),
+    avg_wait_time = f.avg_wait_time + (run.wait_s - f.avg_wait_time) / (f.counter + 1),
+    avg_exec_time = f.avg_exec_time + (run.exec_s - f.avg_exec_time) / (f.counter + 1)
+FROM (SELECT closed.colony_name, closed.funcname, e.name AS executor_name,
+             extract(epoch FROM closed.start_time - closed.submission_time)::float8 AS wait_s,
+             extract(epoch FROM closed.end_time - closed.start_time)::float8 AS exec_s
+        FROM closed JOIN executors e ON e.colony_name = closed.colony_name AND e.executor_id = $2) run
+WHERE f.colony_name = run.colony_name AND f.executor_name = run.executor_name AND f.funcname = run.funcname
+"""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pycolonies import wire
 from pycolonies.crypto import sha3_hex
 from pycolonies.models import Attribute, FuncSpec, Process
+from server.scheduler import wakeups
 from server.store import Executor as Db
+from server.store import functions as function_stats
 
 COLUMNS = (
     "process_id, colony_name, state, assigned_executor_id, initiator_id, initiator_name, priority_time, "
@@ -27,9 +28,19 @@ def time_from_ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(microsecond=(ns // 1000) % 1_000_000)
 
 
+# The process's attributes as one JSON array, so a full read is one statement (alias ``p``).
+ATTRIBUTES_SUBQUERY = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'attributeid', a.attribute_id, 'targetid', a.target_id, 'targetcolonyname', a.colony_name,
+        'targetprocessgraphid', a.processgraph_id, 'attributetype', a.attribute_type,
+        'key', a.key, 'value', a.value) ORDER BY a.added, a.attribute_id), '[]'::jsonb)
+    FROM attributes a WHERE a.target_id = p.process_id) AS attributes"""
+FULL_COLUMNS = ", ".join(f"p.{c.strip()}" for c in COLUMNS.split(",")) + ", " + ATTRIBUTES_SUBQUERY
+
+
 def to_process(row: Any, attributes: list[Attribute] | None = None) -> Process:
     spec = FuncSpec.from_wire(row["spec"])
-    attributes = attributes or []
+    if attributes is None:
+        attributes = [Attribute.from_wire(a) for a in row.get("attributes") or []]
     state = row["state"]
     for attribute in attributes:
         attribute.state = state
@@ -62,35 +73,6 @@ def to_process(row: Any, attributes: list[Attribute] | None = None) -> Process:
     )
 
 
-async def _attributes_for(db: Db, process_ids: list[str]) -> dict[str, list[Attribute]]:
-    rows = await db.fetch(
-        "SELECT attribute_id, target_id, colony_name, processgraph_id, attribute_type, key, value "
-        "FROM attributes WHERE target_id = ANY($1::text[]) ORDER BY added, attribute_id",
-        process_ids,
-    )
-    found: dict[str, list[Attribute]] = defaultdict(list)
-    for r in rows:
-        found[r["target_id"]].append(
-            Attribute(
-                attributeid=r["attribute_id"],
-                targetid=r["target_id"],
-                targetcolonyname=r["colony_name"],
-                targetprocessgraphid=r["processgraph_id"],
-                attributetype=r["attribute_type"],
-                key=r["key"],
-                value=r["value"],
-            )
-        )
-    return found
-
-
-async def with_attributes(db: Db, rows: list[Any]) -> list[Process]:
-    if not rows:
-        return []
-    attributes = await _attributes_for(db, [r["process_id"] for r in rows])
-    return [to_process(r, attributes.get(r["process_id"])) for r in rows]
-
-
 def attribute_id(target_id: str, key: str, attribute_type: int) -> str:
     return sha3_hex(f"{target_id}{key}{attribute_type}")
 
@@ -106,22 +88,34 @@ async def insert(
     submitted_ns: int,
     processgraph_id: str = "",
     wait_for_parents: bool = False,
+    announce: bool = True,
 ) -> Process:
-    """Insert a WAITING process and its ENV attributes; the caller holds the transaction."""
+    """Insert a WAITING process with its ENV attributes in one statement; with ``announce`` its
+    queue's waiters are woken when the statement's transaction commits."""
     process_id = new_id()
     submitted = time_from_ns(submitted_ns)
     wait_deadline = submitted + timedelta(seconds=spec.maxwaittime) if spec.maxwaittime > 0 else None
     stored_spec = spec.to_wire()
     stored_spec["env"] = {}  # env lives in ENV attributes, merged back on read
+    env_keys = list(spec.env)
     row = await db.fetchrow(
         f"""
-        INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
-            cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
-            priority_time, submission_time, wait_deadline, max_wait_time, max_exec_time, max_retries,
-            spec, processgraph_id, wait_for_parents)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                $20, $21)
-        RETURNING {COLUMNS}
+        WITH p AS (
+            INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
+                cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
+                priority_time, submission_time, wait_deadline, max_wait_time, max_exec_time, max_retries,
+                spec, processgraph_id, wait_for_parents)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                    $20, $21)
+            RETURNING {COLUMNS}),
+        env AS (
+            INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
+                                    key, value)
+            SELECT e.id, $1, $2, $20, {wire.ENV}, e.key, e.value
+              FROM unnest($22::text[], $23::text[], $24::text[]) AS e(id, key, value)
+            RETURNING 1),
+        wake AS (SELECT pg_notify($25, $26) WHERE $27)
+        SELECT p.*, (SELECT count(*) FROM env) AS env_count, (SELECT count(*) FROM wake) AS woken FROM p
         """,
         process_id,
         spec.conditions.colonyname,
@@ -144,30 +138,25 @@ async def insert(
         stored_spec,
         processgraph_id,
         wait_for_parents,
+        [attribute_id(process_id, key, wire.ENV) for key in env_keys],
+        env_keys,
+        [spec.env[key] for key in env_keys],
+        wakeups.CHANNEL,
+        wakeups.topic(spec.conditions.colonyname, spec.conditions.executortype),
+        announce and not wait_for_parents,
     )
-    attributes: list[Attribute] = []
-    if spec.env:
-        attributes = [
-            Attribute(
-                attributeid=attribute_id(process_id, key, wire.ENV),
-                targetid=process_id,
-                targetcolonyname=spec.conditions.colonyname,
-                targetprocessgraphid=processgraph_id,
-                attributetype=wire.ENV,
-                key=key,
-                value=value,
-            )
-            for key, value in spec.env.items()
-        ]
-        await db.executemany(
-            "INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, "
-            "attribute_type, key, value) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [
-                (a.attributeid, a.targetid, a.targetcolonyname, a.targetprocessgraphid, a.attributetype,
-                 a.key, a.value)
-                for a in attributes
-            ],
+    attributes = [
+        Attribute(
+            attributeid=attribute_id(process_id, key, wire.ENV),
+            targetid=process_id,
+            targetcolonyname=spec.conditions.colonyname,
+            targetprocessgraphid=processgraph_id,
+            attributetype=wire.ENV,
+            key=key,
+            value=spec.env[key],
         )
+        for key in env_keys
+    ]
     return to_process(row, attributes)
 
 
@@ -188,7 +177,7 @@ UPDATE processes p
                             THEN clock_timestamp() + make_interval(secs => p.max_exec_time) END
   FROM candidate
  WHERE p.process_id = candidate.process_id
-RETURNING {", ".join("p." + c.strip() for c in COLUMNS.split(","))}
+RETURNING {FULL_COLUMNS}
 """
 
 
@@ -214,23 +203,27 @@ async def assign_next(
         memory_limit,
         executor_id,
     )
-    if row is None:
-        return None
-    return (await with_attributes(db, [row]))[0]
+    return to_process(row) if row is not None else None
 
 
 async def get_row(db: Db, process_id: str) -> Any:
-    return await db.fetchrow(f"SELECT {COLUMNS} FROM processes WHERE process_id = $1", process_id)
+    """The process row including its attributes (``to_process(row)`` builds the Process)."""
+    return await db.fetchrow(f"SELECT {FULL_COLUMNS} FROM processes p WHERE p.process_id = $1", process_id)
 
 
 async def get(db: Db, process_id: str) -> Process | None:
     row = await get_row(db, process_id)
-    return (await with_attributes(db, [row]))[0] if row else None
+    return to_process(row) if row else None
 
 
 # The assignee holds the process only until its execution deadline; after that the sweeper
 # retries or fails it, and a late close must not race it.
 _LEASE_HELD = "(exec_deadline IS NULL OR exec_deadline > clock_timestamp())"
+# ... and only while it is still an approved executor of the process's colony.
+_APPROVED_ASSIGNEE = (
+    "EXISTS (SELECT 1 FROM executors e WHERE e.colony_name = p.colony_name AND e.executor_id = $2 "
+    f"AND e.state = {wire.APPROVED})"
+)
 
 
 def lease_expired(row: Any) -> bool:
@@ -239,12 +232,21 @@ def lease_expired(row: Any) -> bool:
 
 
 async def close_successful(db: Db, process_id: str, executor_id: str, output: list[Any] | None) -> Any:
-    """RUNNING -> SUCCESS by its assignee. Returns the updated row, or None if refused."""
+    """RUNNING -> SUCCESS by its assignee (still an approved executor, lease not expired), folding
+    the run into its function's statistics. Returns the updated row, or None if refused."""
     return await db.fetchrow(
-        f"""UPDATE processes SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
+        f"""
+        WITH closed AS (
+            UPDATE processes p SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
-         RETURNING {COLUMNS}""",
+               AND {_APPROVED_ASSIGNEE}
+         RETURNING {COLUMNS}, funcname),
+        stats AS (
+            {function_stats.RECORD_RUN}
+            RETURNING 1)
+        SELECT closed.*, (SELECT count(*) FROM stats) AS functions_updated FROM closed
+        """,
         process_id,
         executor_id,
         output,
@@ -254,9 +256,10 @@ async def close_successful(db: Db, process_id: str, executor_id: str, output: li
 async def close_failed(db: Db, process_id: str, executor_id: str, errors: list[Any]) -> Any:
     """RUNNING -> FAILED by its assignee. Returns the updated row, or None if refused."""
     return await db.fetchrow(
-        f"""UPDATE processes SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
+        f"""UPDATE processes p SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
                    errors = $3::jsonb
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
+               AND {_APPROVED_ASSIGNEE}
          RETURNING {COLUMNS}""",
         process_id,
         executor_id,
@@ -266,8 +269,9 @@ async def close_failed(db: Db, process_id: str, executor_id: str, errors: list[A
 
 async def set_output(db: Db, process_id: str, executor_id: str, output: list[Any]) -> bool:
     status = await db.execute(
-        "UPDATE processes SET output = $3::jsonb "
-        f"WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}",
+        "UPDATE processes p SET output = $3::jsonb "
+        f"WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD} "
+        f"AND {_APPROVED_ASSIGNEE}",
         process_id,
         executor_id,
         output,
@@ -295,7 +299,7 @@ async def list_by_state(
     initiator_name: str = "",
 ) -> list[Process]:
     rows = await db.fetch(
-        f"""SELECT {COLUMNS} FROM processes
+        f"""SELECT {FULL_COLUMNS} FROM processes p
              WHERE colony_name = $1 AND state = $2
                AND ($4 = '' OR executor_type = $4)
                AND ($5 = '' OR label = $5)
@@ -309,7 +313,7 @@ async def list_by_state(
         label,
         initiator_name,
     )
-    return await with_attributes(db, rows)
+    return [to_process(r) for r in rows]
 
 
 async def remove(db: Db, process_id: str) -> bool:
