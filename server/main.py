@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import multiprocessing.process
+import os
 import signal
 import ssl
 from dataclasses import dataclass
@@ -53,8 +56,77 @@ def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
     return context
 
 
+def install_fast_event_loop() -> None:
+    """Use uvloop when it is installed (it is a dependency; this keeps the fallback explicit)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a declared dependency
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def _run_site(config: ServerConfig, dsn: str) -> web.AppRunner:
+    runner = web.AppRunner(create_app(config, dsn), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=_ssl_context(config),
+                           reuse_port=config.workers > 1)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _worker_main(config: ServerConfig, dsn: str) -> None:
+    """An extra worker process: the same app on the same port (SO_REUSEPORT), until signalled."""
+    install_fast_event_loop()
+
+    async def run() -> None:
+        runner = await _run_site(config, dsn)
+        try:
+            await _until_signalled()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())
+
+
+def _start_workers(config: ServerConfig, dsn: str) -> list[multiprocessing.process.BaseProcess]:
+    context = multiprocessing.get_context("spawn")
+    workers = []
+    for number in range(1, config.workers):
+        worker = context.Process(target=_worker_main, args=(config, dsn), name=f"colonies-worker-{number}")
+        worker.start()
+        workers.append(worker)
+    return workers
+
+
+def _stop_workers(workers: list[multiprocessing.process.BaseProcess], timeout_s: float = 30) -> None:
+    for worker in workers:
+        if worker.is_alive() and worker.pid is not None:
+            os.kill(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        worker.join(timeout_s)
+        if worker.is_alive():
+            worker.kill()
+            worker.join(5)
+
+
 async def serve(config: ServerConfig, *, announce=print) -> None:
-    """Serve until SIGINT/SIGTERM, starting (and afterwards stopping) an embedded PostgreSQL if needed."""
+    """Serve until SIGINT/SIGTERM, starting (and afterwards stopping) an embedded PostgreSQL if needed.
+
+    With ``config.workers > 1`` the first process migrates and binds, then starts the other
+    worker processes on the same port; the kernel spreads connections across them.
+    """
     identity = ensure_server_identity(config)
     config.server_id = identity.server_id
     embedded: EmbeddedPostgres | None = None
@@ -64,15 +136,13 @@ async def serve(config: ServerConfig, *, announce=print) -> None:
         await asyncio.to_thread(embedded.start)
         dsn = embedded.dsn
     runner: web.AppRunner | None = None
+    workers: list[multiprocessing.process.BaseProcess] = []
     try:
-        app = create_app(config, dsn)
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port, ssl_context=_ssl_context(config),
-                           reuse_port=True)
-        await site.start()
+        runner = await _run_site(config, dsn)
+        workers = _start_workers(config, dsn)
         scheme = "https" if config.tls else "http"
-        announce(f"Colonies server listening on {scheme}://{config.host}:{config.port}")
+        announce(f"Colonies server listening on {scheme}://{config.host}:{config.port}"
+                 + (f" ({config.workers} worker processes)" if config.workers > 1 else ""))
         announce(f"Server id: {identity.server_id}")
         if embedded is not None:
             announce(f"Embedded PostgreSQL: {embedded.dsn} (data in {embedded.data_dir})")
@@ -81,13 +151,11 @@ async def serve(config: ServerConfig, *, announce=print) -> None:
                 f"Generated the server owner key in {identity.generated_key_path}. To administer colonies:\n"
                 f"  export COLONIES_SERVER_PRVKEY=$(cat {identity.generated_key_path})"
             )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _until_signalled()
         announce("Shutting down")
     finally:
+        if workers:
+            await asyncio.to_thread(_stop_workers, workers)
         if runner is not None:
             await runner.cleanup()
         if embedded is not None:

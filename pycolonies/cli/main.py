@@ -35,11 +35,15 @@ def server_start(
     tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="PEM certificate for HTTPS")] = None,
     tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key for HTTPS")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (default COLONIES_DATA_DIR)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes sharing the port (default COLONIES_SERVER_WORKERS or 1)"),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start the server (on an embedded PostgreSQL unless COLONIES_DB_URL is set)."""
     from server.config import ServerConfig
-    from server.main import serve
+    from server.main import install_fast_event_loop, serve
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -53,6 +57,10 @@ def server_start(
         config.host = host
     if data_dir is not None:
         config.data_dir = data_dir.expanduser()
+    if workers is not None:
+        config.workers = workers
+    if config.workers < 1:
+        _fail("--workers (COLONIES_SERVER_WORKERS) must be at least 1")
     if tls_cert or tls_key:
         if not (tls_cert and tls_key):
             _fail("--tls-cert and --tls-key must be given together")
@@ -60,6 +68,7 @@ def server_start(
             if not Path(path).is_file():
                 _fail(f"TLS file not found: {path}")
         config.tls_cert, config.tls_key = tls_cert, tls_key
+    install_fast_event_loop()
     try:
         asyncio.run(serve(config, announce=lambda line: print(line, flush=True)))
     except (OSError, ValueError) as exc:  # e.g. port in use, unreadable or corrupt server key

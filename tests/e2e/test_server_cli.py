@@ -386,3 +386,46 @@ def test_security_generate_prints_matching_id_and_key() -> None:
 @pytest.mark.parametrize("prvkey", ["bad", "zz" * 32, "00" * 32, "ab" * 31])
 def test_security_id_rejects_a_bad_key_cleanly(prvkey: str) -> None:
     assert_clean_failure(run_cli("security", "id", "--prvkey", prvkey))
+
+
+def test_server_start_with_workers_serves_from_several_processes(
+    tmp_path: Path, fresh_database: str, start_server: Callable[..., ServerProcess]
+) -> None:
+    data_dir = tmp_path / "data"
+    server_prvkey = crypto.generate_private_key()
+    env = cli_env(COLONIES_DATA_DIR=str(data_dir), COLONIES_DB_URL=fresh_database,
+                  COLONIES_SERVER_PRVKEY=server_prvkey, COLONIES_SERVER_WORKERS="3")
+    server = start_server(env, data_dir)
+    server.wait_healthy()
+    server.wait_for_line(r"\(3 worker processes\)")
+    wait_until(lambda: len(_child_pids(server.proc.pid)) >= 2, 30, "two worker processes")
+    children = _child_pids(server.proc.pid)
+    # Many fresh connections: the kernel spreads them over the processes; all must answer alike.
+    for _ in range(30):
+        with Colonies(HOST, server.port, timeout=30) as sdk:
+            assert sdk.server_statistics(server_prvkey)["colonies"] == 0
+    assert server.terminate() == 0, server.output
+    for pid in children:
+        wait_until(lambda pid=pid: _process_gone(pid), 10, f"worker {pid} to exit")
+
+
+def test_server_start_rejects_zero_workers(tmp_path: Path) -> None:
+    result = run_cli("server", "start", "--workers", "0", env=cli_env(COLONIES_DATA_DIR=str(tmp_path)))
+    assert_clean_failure(result, "at least 1")
+
+
+def _child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc), excluding multiprocessing's resource tracker."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"resource_tracker" not in cmdline:
+            children.append(int(entry.name))
+    return children
