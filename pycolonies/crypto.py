@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -35,7 +36,9 @@ def generate_private_key() -> str:
             return candidate.to_bytes(32, "big").hex()
 
 
+@functools.lru_cache(maxsize=256)
 def _private_key(prvkey: str) -> coincurve.PrivateKey:
+    """The key object (cached: a client signs every request with the same few keys)."""
     try:
         raw = bytes.fromhex(prvkey)
     except (ValueError, TypeError) as exc:

@@ -21,17 +21,23 @@ MAX_INT32 = 2**31 - 1
 async def submit(call: Call) -> Any:
     spec = call.msg.model("spec", FuncSpec)
     colony = spec.conditions.colonyname
-    member = await auth.require_member(call.pool, colony, call.signer)
+    if not colony:
+        raise BadRequest(
+            "Invalid submitfuncspecmsg: spec.conditions.colonyname is required (Empty Colony name)"
+        )
     validate_spec(spec, "spec")
-    return await store.insert(
+    process = await store.insert(
         call.pool,
         spec,
         initiator_id=call.signer,
-        initiator_name=member.name,
         cpu_millis=parse_cpu(spec.conditions.cpu),
         memory_bytes=parse_memory(spec.conditions.mem),
         submitted_ns=time.time_ns(),
     )
+    if process is None:  # the signer is no member: say so
+        await auth.require_member(call.pool, colony, call.signer)
+        raise Forbidden(f"Access denied, not a member of Colony with name <{colony}>")
+    return process
 
 
 def validate_spec(spec: FuncSpec, path: str) -> None:
@@ -57,7 +63,8 @@ def validate_spec(spec: FuncSpec, path: str) -> None:
 async def assign_process(call: Call) -> Any:
     colony = call.msg.str("colonyname")
     timeout = call.msg.int("timeout")
-    executor = await auth.require_executor(call.pool, colony, call.signer)
+    if not colony:
+        raise BadRequest("Invalid assignprocessmsg: colonyname is required (Empty Colony name)")
     try:
         cpu = parse_cpu(call.msg.str("availablecpu")) or NO_LIMIT
         memory = parse_memory(call.msg.str("availablemem")) or NO_LIMIT
@@ -65,10 +72,9 @@ async def assign_process(call: Call) -> Any:
         raise BadRequest(f"Invalid assignprocessmsg: {exc}") from exc
     return await assign(
         call.pool,
-        call.services.relaxed_pool,
         call.services.wakeups,
         colony_name=colony,
-        executor=executor,
+        executor_id=call.signer,
         timeout=timeout,
         cpu_limit=cpu,
         memory_limit=memory,

@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 
 from pycolonies.models import Process
+from server import auth
 from server.errors import BadRequest, NotFound, Unavailable
 from server.scheduler.wakeups import Wakeups
-from server.store import executors as executor_store
 from server.store import processes as process_store
-from server.store.executors import Member
 
 NO_LIMIT = 2**62
 MAX_WAIT_SLICE_S = 30.0
@@ -18,11 +17,10 @@ MAX_WAIT_SLICE_S = 30.0
 
 async def assign(
     pool,
-    relaxed_pool,
     wakeups: Wakeups,
     *,
     colony_name: str,
-    executor: Member,
+    executor_id: str,
     timeout: int,
     cpu_limit: int = NO_LIMIT,
     memory_limit: int = NO_LIMIT,
@@ -32,25 +30,29 @@ async def assign(
         raise BadRequest("Invalid timeout value, timeout cannot be zero")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(timeout, 0)
-    await executor_store.mark_alive(relaxed_pool, colony_name, executor.member_id)
+
+    async def attempt() -> Process | None:
+        return await process_store.assign_next(
+            pool, colony_name=colony_name, executor_id=executor_id, cpu_limit=cpu_limit,
+            memory_limit=memory_limit,
+        )
+
+    process = await attempt()  # the fast path: one statement
+    if process is not None:
+        return process
+    executor = await auth.require_executor(pool, colony_name, executor_id)  # 403 for non-executors
+    if timeout < 0:
+        raise NotFound("No process available for assignment")
     while True:
         if wakeups.closing:
             raise Unavailable("Server is shutting down, retry the assign on another replica or later")
+        # Registered before looking, so a wake-up between the look and the wait is not lost.
         with wakeups.waiter(colony_name, executor.executortype) as woken:
-            process = await process_store.assign_next(
-                pool,
-                colony_name=colony_name,
-                executor_type=executor.executortype,
-                executor_name=executor.name,
-                executor_id=executor.member_id,
-                location_name=executor.locationname,
-                cpu_limit=cpu_limit,
-                memory_limit=memory_limit,
-            )
+            process = await attempt()
             if process is not None:
                 return process
             remaining = deadline - loop.time()
-            if timeout < 0 or remaining <= 0:
+            if remaining <= 0:
                 raise NotFound("No process available for assignment")
             with contextlib.suppress(TimeoutError):
                 # Bounded, so a very long long-poll still re-checks now and then.

@@ -118,16 +118,6 @@ async def unregister(db: Db, colony_name: str, name: str) -> Executor | None:
     return _executor(row)
 
 
-async def mark_alive(db: Db, colony_name: str, executor_id: str) -> None:
-    """Stamp the executor's last contact (at most once a second, so busy pollers write rarely)."""
-    await db.execute(
-        "UPDATE executors SET last_heard_from = now() WHERE colony_name = $1 AND executor_id = $2 "
-        "AND state = 1 AND (last_heard_from IS NULL OR last_heard_from < now() - interval '1 second')",
-        colony_name,
-        executor_id,
-    )
-
-
 @dataclass(frozen=True)
 class Member:
     """The signer as a member of a colony: an executor or a user."""

@@ -82,16 +82,19 @@ async def insert(
     spec: FuncSpec,
     *,
     initiator_id: str,
-    initiator_name: str,
     cpu_millis: int,
     memory_bytes: int,
     submitted_ns: int,
     processgraph_id: str = "",
     wait_for_parents: bool = False,
     announce: bool = True,
-) -> Process:
+) -> Process | None:
     """Insert a WAITING process with its ENV attributes in one statement; with ``announce`` its
-    queue's waiters are woken when the statement's transaction commits."""
+    queue's waiters are woken when the statement's transaction commits.
+
+    The initiator must be a member of the colony (an approved executor or a user), whose name
+    becomes ``initiatorname``; otherwise nothing is inserted and None is returned.
+    """
     process_id = new_id()
     submitted = time_from_ns(submitted_ns)
     wait_deadline = submitted + timedelta(seconds=spec.maxwaittime) if spec.maxwaittime > 0 else None
@@ -100,21 +103,23 @@ async def insert(
     env_keys = list(spec.env)
     row = await db.fetchrow(
         f"""
-        WITH p AS (
+        WITH member AS ({MEMBER_NAME_SQL.format(colony="$2", signer="$8")}),
+        p AS (
             INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
                 cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
                 priority_time, submission_time, wait_deadline, max_wait_time, max_exec_time, max_retries,
                 spec, processgraph_id, wait_for_parents)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                    $20, $21)
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, member.name, $9, $10, $11, $12, $13, $14, $15, $16,
+                   $17, $18, $19, $20
+              FROM member
             RETURNING {COLUMNS}),
         env AS (
             INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
                                     key, value)
-            SELECT e.id, $1, $2, $20, {wire.ENV}, e.key, e.value
-              FROM unnest($22::text[], $23::text[], $24::text[]) AS e(id, key, value)
+            SELECT e.id, $1, $2, $19, {wire.ENV}, e.key, e.value
+              FROM unnest($21::text[], $22::text[], $23::text[]) AS e(id, key, value), p
             RETURNING 1),
-        wake AS (SELECT pg_notify($25, $26) WHERE $27)
+        wake AS (SELECT pg_notify($24, $25) FROM p WHERE $26)
         SELECT p.*, (SELECT count(*) FROM env) AS env_count, (SELECT count(*) FROM wake) AS woken FROM p
         """,
         process_id,
@@ -125,7 +130,6 @@ async def insert(
         cpu_millis,
         memory_bytes,
         initiator_id,
-        initiator_name,
         spec.funcname,
         spec.label,
         spec.priority,
@@ -145,6 +149,8 @@ async def insert(
         wakeups.topic(spec.conditions.colonyname, spec.conditions.executortype),
         announce and not wait_for_parents,
     )
+    if row is None:
+        return None
     attributes = [
         Attribute(
             attributeid=attribute_id(process_id, key, wire.ENV),
@@ -160,19 +166,41 @@ async def insert(
     return to_process(row, attributes)
 
 
+# The signer's name, if it is an approved executor (preferred) or a user of the colony.
+MEMBER_NAME_SQL = """
+    SELECT name FROM (
+        SELECT name, 0 AS preference FROM executors
+         WHERE colony_name = {colony} AND executor_id = {signer} AND state = 1
+        UNION ALL
+        SELECT name, 1 FROM users WHERE colony_name = {colony} AND user_id = {signer}
+    ) m ORDER BY preference, name LIMIT 1"""
+
 _ASSIGN_SQL = f"""
-WITH candidate AS (
-    SELECT process_id FROM processes
-     WHERE colony_name = $1 AND executor_type = $2 AND state = 0 AND NOT wait_for_parents
-       AND (cardinality(executor_names) = 0 OR $3 = ANY(executor_names) OR executor_names = '{{*}}')
-       AND (location_name = '' OR lower(location_name) = lower($4))
-       AND cpu_millis <= $5 AND memory_bytes <= $6
-     ORDER BY priority_time
+WITH me AS (
+    SELECT name, executor_type, location_name FROM executors
+     WHERE colony_name = $1 AND executor_id = $2 AND state = 1
+     ORDER BY name LIMIT 1
+),
+alive AS (
+    UPDATE executors SET last_heard_from = clock_timestamp()
+     WHERE colony_name = $1 AND executor_id = $2 AND state = 1
+       AND (last_heard_from IS NULL OR last_heard_from < clock_timestamp() - interval '1 second')
+    RETURNING 1
+),
+candidate AS (
+    SELECT p.process_id FROM processes p, me
+     WHERE p.colony_name = $1 AND p.executor_type = me.executor_type AND p.state = 0
+       AND NOT p.wait_for_parents
+       AND (cardinality(p.executor_names) = 0 OR me.name = ANY(p.executor_names)
+            OR p.executor_names = '{{*}}')
+       AND (p.location_name = '' OR lower(p.location_name) = lower(me.location_name))
+       AND p.cpu_millis <= $3 AND p.memory_bytes <= $4
+     ORDER BY p.priority_time
      LIMIT 1
-     FOR UPDATE SKIP LOCKED
+     FOR UPDATE OF p SKIP LOCKED
 )
 UPDATE processes p
-   SET state = 1, assigned_executor_id = $7, start_time = clock_timestamp(), end_time = NULL,
+   SET state = 1, assigned_executor_id = $2, start_time = clock_timestamp(), end_time = NULL,
        exec_deadline = CASE WHEN p.max_exec_time > 0
                             THEN clock_timestamp() + make_interval(secs => p.max_exec_time) END
   FROM candidate
@@ -182,27 +210,12 @@ RETURNING {FULL_COLUMNS}
 
 
 async def assign_next(
-    db: Db,
-    *,
-    colony_name: str,
-    executor_type: str,
-    executor_name: str,
-    executor_id: str,
-    location_name: str,
-    cpu_limit: int,
-    memory_limit: int,
+    db: Db, *, colony_name: str, executor_id: str, cpu_limit: int, memory_limit: int
 ) -> Process | None:
-    """Atomically take the highest-priority ready process this executor may run."""
-    row = await db.fetchrow(
-        _ASSIGN_SQL,
-        colony_name,
-        executor_type,
-        executor_name,
-        location_name,
-        cpu_limit,
-        memory_limit,
-        executor_id,
-    )
+    """Atomically take the highest-priority ready process that the approved executor
+    ``executor_id`` may run (and stamp its liveness). None if there is none, or if the signer is
+    not an approved executor of the colony."""
+    row = await db.fetchrow(_ASSIGN_SQL, colony_name, executor_id, cpu_limit, memory_limit)
     return to_process(row) if row is not None else None
 
 
