@@ -55,17 +55,7 @@ class AsyncColonies(HttpClientBase):
     close-process RPC, as in the sync client.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        tls: bool = False,
-        native_crypto: bool = False,
-        *,
-        use_msgpack: bool = False,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__(host, port, tls, native_crypto, use_msgpack=use_msgpack, timeout=timeout)
+    def _init_transport(self) -> None:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AsyncColonies:

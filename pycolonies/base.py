@@ -35,6 +35,10 @@ class HttpClientBase(ColoniesApi):
         self.timeout = timeout
         scheme = "https" if self.tls else "http"
         self.url = f"{scheme}://{host}:{self.port}{API_PATH}"
+        self._init_transport()
+
+    def _init_transport(self) -> None:
+        """Set up the transport's own state (connections, session); called by ``__init__``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"

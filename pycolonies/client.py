@@ -36,17 +36,7 @@ class Colonies(HttpClientBase):
     see :class:`~pycolonies.base.HttpClientBase` for the options.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        tls: bool = False,
-        native_crypto: bool = False,
-        *,
-        use_msgpack: bool = False,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__(host, port, tls, native_crypto, use_msgpack=use_msgpack, timeout=timeout)
+    def _init_transport(self) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()

@@ -4,31 +4,20 @@ getcolonystatsmsg (protocol.md §4, §5.1, §6.4, §6.12)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import asyncpg
-import pytest
 
 from pycolonies import Colonies, crypto, func_spec
-from pycolonies.errors import ColoniesServerError
 from server.testing import ServerThread
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
+from tests.expect import refused
 
 STATS_KEYS = {
     "colonies", "executors", "activeexecutors", "unregisteredexecutors",
     "waitingprocesses", "runningprocesses", "successfulprocesses", "failedprocesses", "cancelledprocesses",
     "waitingworkflows", "runningworkflows", "successfulworkflows", "failedworkflows", "cancelledworkflows",
 }
-
-
-def refused(call: Callable[[], Any], status: int, fragment: str = "") -> ColoniesServerError:
-    with pytest.raises(ColoniesServerError) as info:
-        call()
-    assert info.value.status == status, info.value
-    assert fragment in info.value.message
-    return info.value
 
 
 def colony_names(env: ColonyEnv) -> list[str]:

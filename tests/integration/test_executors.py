@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,19 +13,12 @@ from pycolonies import crypto, func_spec, wire
 from pycolonies.errors import ColoniesServerError
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
+from tests.expect import refused
 
 EXECUTOR_KEYS = {
     "executorid", "executortype", "executorname", "colonyname", "state", "requirefuncreg",
     "commissiontime", "lastheardfromtime", "capabilities", "allocations",
 }
-
-
-def refused(call: Callable[[], Any], status: int, fragment: str = "") -> ColoniesServerError:
-    with pytest.raises(ColoniesServerError) as info:
-        call()
-    assert info.value.status == status, info.value
-    assert fragment in info.value.message
-    return info.value
 
 
 def new_executor(env: ColonyEnv, name: str, **extra: Any) -> tuple[str, dict[str, Any]]:

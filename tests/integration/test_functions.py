@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from pycolonies import crypto, func_spec
-from pycolonies.errors import ColoniesServerError
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
+from tests.expect import refused
 
 FUNCTION_KEYS = {
     "functionid", "executorname", "executortype", "colonyname", "funcname", "args", "counter",
@@ -21,14 +20,6 @@ FUNCTION_KEYS = {
 }
 STAT_KEYS = ("minwaittime", "maxwaittime", "minexectime", "maxexectime", "avgwaittime", "avgexectime")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def refused(call: Callable[[], Any], status: int, fragment: str = "") -> ColoniesServerError:
-    with pytest.raises(ColoniesServerError) as info:
-        call()
-    assert info.value.status == status, info.value
-    assert fragment in info.value.message
-    return info.value
 
 
 def add(env: ColonyEnv, funcname: str, prvkey: str | None = None, executorname: str | None = None) -> dict:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from pycolonies import crypto, func_spec, wire
-from pycolonies.errors import ColoniesServerError
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
+from tests.expect import refused
 
 USER_KEYS = {"colonyname", "userid", "name", "email", "phone"}
-
-
-def refused(call: Callable[[], Any], status: int, fragment: str = "") -> ColoniesServerError:
-    with pytest.raises(ColoniesServerError) as info:
-        call()
-    assert info.value.status == status, info.value
-    assert fragment in info.value.message
-    return info.value
 
 
 def new_user(env: ColonyEnv, name: str, **extra: Any) -> tuple[str, dict[str, Any]]:
