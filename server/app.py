@@ -27,7 +27,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     app = web.Application(client_max_size=config.max_body_bytes)
 
     async def lifecycle(app: web.Application):
-        pool = await db.create_pool(dsn)
+        pool = await db.create_pool(dsn, min_size=min(2, config.db_pool_size), max_size=config.db_pool_size)
         relaxed_pool = await db.create_pool(
             dsn, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"}
         )

@@ -40,6 +40,7 @@ class ServerConfig:
     build_version: str = "dev"
     build_time: str = ""
     workers: int = 1
+    db_pool_size: int = 20
     replay_window_s: int = 300
     require_request_time: bool = False
 
@@ -66,6 +67,7 @@ class ServerConfig:
             data_dir=Path(env.get("COLONIES_DATA_DIR") or "~/.colonies").expanduser(),
             max_body_bytes=env_int("COLONIES_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, env),
             workers=env_int("COLONIES_SERVER_WORKERS", 1, env),
+            db_pool_size=env_int("COLONIES_DB_POOL_SIZE", 20, env),
             replay_window_s=env_int("COLONIES_REPLAY_WINDOW", 300, env),
             require_request_time=env_bool("COLONIES_REQUIRE_REQUEST_TIME", False, env),
             build_version=env.get("BUILD_VERSION", "dev"),

@@ -61,6 +61,8 @@ def server_start(
         config.workers = workers
     if config.workers < 1:
         _fail("--workers (COLONIES_SERVER_WORKERS) must be at least 1")
+    if config.db_pool_size < 1:
+        _fail("COLONIES_DB_POOL_SIZE must be at least 1")
     if tls_cert or tls_key:
         if not (tls_cert and tls_key):
             _fail("--tls-cert and --tls-key must be given together")

@@ -429,3 +429,15 @@ def _child_pids(pid: int) -> list[int]:
         if parent == pid and b"resource_tracker" not in cmdline:
             children.append(int(entry.name))
     return children
+
+
+def test_server_start_rejects_an_empty_pool(tmp_path: Path) -> None:
+    env = cli_env(COLONIES_DATA_DIR=str(tmp_path), COLONIES_DB_POOL_SIZE="0")
+    result = run_cli("server", "start", env=env)
+    assert_clean_failure(result, "COLONIES_DB_POOL_SIZE")
+
+
+def test_server_start_rejects_a_non_numeric_setting(tmp_path: Path) -> None:
+    env = cli_env(COLONIES_DATA_DIR=str(tmp_path), COLONIES_SERVER_PORT="http")
+    result = run_cli("server", "start", env=env)
+    assert_clean_failure(result, "COLONIES_SERVER_PORT")

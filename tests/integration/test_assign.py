@@ -19,6 +19,7 @@ from pycolonies import (
     crypto,
     wire,
 )
+from server.testing import ServerThread
 from tests.conftest import ColonyEnv, make_colony
 
 
@@ -237,3 +238,26 @@ def test_async_client_submit_assign_close(colony: ColonyEnv) -> None:
     # The sync client sees the same state.
     assert colony.client.list_processes(colony.colonyname, 10, wire.SUCCESS, colony.user_prvkey)[0][
         "out"] == ["async-done"]
+
+
+def test_long_polls_do_not_hold_database_connections(database: str) -> None:
+    """Waiting executors hold no pooled connection: with a pool of one, four long-polls and a
+    submitter still all get through."""
+    with ServerThread(database, overrides={"db_pool_size": 1}) as server, \
+            Colonies(server.host, server.port) as client:
+        env = make_colony(client, server)
+        keys = [env.add_executor(f"pooled-{i}") for i in range(4)]
+        got: list[str] = []
+
+        def poll(key: str) -> None:
+            with Colonies(server.host, server.port) as poller:
+                got.append(poller.assign(env.colonyname, 20, key).processid)
+
+        threads = [threading.Thread(target=poll, args=(key,)) for key in keys]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # all four are waiting now
+        submitted = {client.submit_func_spec(spec(env), env.user_prvkey).processid for _ in range(4)}
+        for thread in threads:
+            thread.join(30)
+        assert sorted(got) == sorted(submitted)
