@@ -299,3 +299,31 @@ def test_a_requeued_process_wakes_a_long_polling_executor(colony: ColonyEnv) -> 
     assert poller.returned_at - started < 1 + SWEEP_SLACK
     colony.client.close(submitted.processid, ["second"], second_prvkey)
     assert get(colony, submitted.processid).state == wire.SUCCESS
+
+
+def test_the_sweeper_has_no_row_cap(colony: ColonyEnv, database: str) -> None:
+    """The reference expires at most 1,000 waiting processes per pass; one sweep here takes all."""
+    import asyncio
+
+    import asyncpg
+
+    from server.scheduler.deadlines import sweep
+
+    count = 1500
+    for _ in range(count):
+        colony.client.submit_func_spec(spec(colony, maxwaittime=3600), colony.user_prvkey)
+
+    async def expire_and_sweep() -> dict[str, int]:
+        con = await asyncpg.connect(database)
+        try:
+            # One transaction: the server's own sweeper cannot see the expired deadlines first.
+            async with con.transaction():
+                await con.execute("UPDATE processes SET wait_deadline = now() - interval '1 second'")
+                return await sweep(con)
+        finally:
+            await con.close()
+
+    result = asyncio.run(expire_and_sweep())
+    assert result["failed_waits"] == count
+    stats = colony.client.stats(colony.colonyname, colony.user_prvkey)
+    assert stats["failedprocesses"] == count and stats["waitingprocesses"] == 0
