@@ -31,6 +31,7 @@ class Call:
     services: Services
     signer: str
     msg: Msg
+    replay_key: str | None = None  # set for requests that replay protection records
 
     @property
     def pool(self) -> asyncpg.Pool:

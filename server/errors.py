@@ -33,3 +33,10 @@ class PayloadTooLarge(RpcError):
 
 class Unavailable(RpcError):
     status = 503
+
+
+class Replayed(Forbidden):
+    """The identical signed request was already accepted (replay protection)."""
+
+    def __init__(self) -> None:
+        super().__init__("Replayed request refused: this exact signed request was already accepted")

@@ -22,7 +22,7 @@ from pycolonies import wire
 from pycolonies.codec import to_wire
 from pycolonies.crypto import SignatureError, recover_id
 from server.context import Call, Handler, Services
-from server.errors import BadRequest, Forbidden, PayloadTooLarge, RpcError
+from server.errors import BadRequest, Forbidden, PayloadTooLarge, Replayed, RpcError
 from server.handlers import routing_table
 from server.handlers.serverinfo import UNSIGNED
 from server.params import Msg
@@ -106,14 +106,18 @@ class RpcEndpoint:
         data = decode_message(payload, payloadtype)
         if not signer:
             return await handler(Call(self.services, signer, Msg(payloadtype, data)))
-        pool = self.services.relaxed_pool
-        admitted = await self.services.replay.admit(pool, payloadtype, data, envelope["signature"])
+        replay = self.services.replay
+        key = replay.key_for(payloadtype, data, envelope["signature"])
+        if key is not None and not getattr(handler, "records_replay", False):
+            await replay.record(self.services.relaxed_pool, key)
         try:
-            return await handler(Call(self.services, signer, Msg(payloadtype, data)))
+            return await handler(Call(self.services, signer, Msg(payloadtype, data), replay_key=key))
+        except Replayed:
+            raise
         except Exception:
             # The request did not take effect: let the client retry it.
             with contextlib.suppress(Exception):
-                await self.services.replay.forget(pool, admitted)
+                await replay.forget(self.services.relaxed_pool, key)
             raise
 
 

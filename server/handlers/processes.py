@@ -11,6 +11,7 @@ from server import auth
 from server.context import Call
 from server.errors import BadRequest, Forbidden, NotFound
 from server.params import require_count, require_name
+from server.replay import records_replay
 from server.scheduler.assign import NO_LIMIT, assign
 from server.scheduler.resources import parse_cpu, parse_memory
 from server.store import processes as store
@@ -18,6 +19,7 @@ from server.store import processes as store
 MAX_INT32 = 2**31 - 1
 
 
+@records_replay
 async def submit(call: Call) -> Any:
     spec = call.msg.model("spec", FuncSpec)
     colony = spec.conditions.colonyname
@@ -33,6 +35,7 @@ async def submit(call: Call) -> Any:
         cpu_millis=parse_cpu(spec.conditions.cpu),
         memory_bytes=parse_memory(spec.conditions.mem),
         submitted_ns=time.time_ns(),
+        replay_key=call.replay_key,
     )
     if process is None:  # the signer is no member: say so
         await auth.require_member(call.pool, colony, call.signer)
@@ -110,22 +113,25 @@ def _refuse_close(row: Any, signer: str, action: str) -> None:
     raise BadRequest(f"Failed to {action}, the process is {names.get(row['state'], 'not running')}")
 
 
+@records_replay
 async def close_successful(call: Call) -> Any:
     process_id = call.msg.str("processid")
     output = call.msg.list("out")
     if not process_id:
         raise BadRequest("Failed to close process as successful, processid is required")
-    if await store.close_successful(call.pool, process_id, call.signer, output or None) is None:
+    closed = await store.close_successful(call.pool, process_id, call.signer, output or None, call.replay_key)
+    if closed is None:
         await _explain_refusal(call, process_id, "close process as successful")
     return {}
 
 
+@records_replay
 async def close_failed(call: Call) -> Any:
     process_id = call.msg.str("processid")
     errors = call.msg.list("errors")
     if not process_id:
         raise BadRequest("Failed to close process as failed, processid is required")
-    if await store.close_failed(call.pool, process_id, call.signer, errors) is None:
+    if await store.close_failed(call.pool, process_id, call.signer, errors, call.replay_key) is None:
         await _explain_refusal(call, process_id, "close process as failed")
     return {}
 

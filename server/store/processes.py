@@ -9,6 +9,7 @@ from typing import Any
 from pycolonies import wire
 from pycolonies.crypto import sha3_hex
 from pycolonies.models import Attribute, FuncSpec, Process
+from server import replay
 from server.scheduler import wakeups
 from server.store import Executor as Db
 from server.store import functions as function_stats
@@ -88,6 +89,7 @@ async def insert(
     processgraph_id: str = "",
     wait_for_parents: bool = False,
     announce: bool = True,
+    replay_key: str | None = None,
 ) -> Process | None:
     """Insert a WAITING process with its ENV attributes in one statement; with ``announce`` its
     queue's waiters are woken when the statement's transaction commits.
@@ -103,7 +105,8 @@ async def insert(
     env_keys = list(spec.env)
     row = await db.fetchrow(
         f"""
-        WITH member AS ({MEMBER_NAME_SQL.format(colony="$2", signer="$8")}),
+        WITH {replay.SEEN_CTE.format(key="$27")},
+        member AS ({MEMBER_NAME_SQL.format(colony="$2", signer="$8")}),
         p AS (
             INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
                 cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
@@ -112,6 +115,7 @@ async def insert(
             SELECT $1, $2, $3, $4, $5, $6, $7, $8, member.name, $9, $10, $11, $12, $13, $14, $15, $16,
                    $17, $18, $19, $20
               FROM member
+             WHERE {replay.REQUEST_IS_FRESH.format(key="$27")}
             RETURNING {COLUMNS}),
         env AS (
             INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
@@ -120,7 +124,9 @@ async def insert(
               FROM unnest($21::text[], $22::text[], $23::text[]) AS e(id, key, value), p
             RETURNING 1),
         wake AS (SELECT pg_notify($24, $25) FROM p WHERE $26)
-        SELECT p.*, (SELECT count(*) FROM env) AS env_count, (SELECT count(*) FROM wake) AS woken FROM p
+        SELECT (SELECT count(*) FROM seen) AS seen, p.*, (SELECT count(*) FROM env) AS env_count,
+               (SELECT count(*) FROM wake) AS woken
+          FROM (VALUES (1)) AS one (x) LEFT JOIN p ON true
         """,
         process_id,
         spec.conditions.colonyname,
@@ -148,8 +154,10 @@ async def insert(
         wakeups.CHANNEL,
         wakeups.topic(spec.conditions.colonyname, spec.conditions.executortype),
         announce and not wait_for_parents,
+        replay_key,
     )
-    if row is None:
+    replay.check_recorded(row, replay_key)
+    if row["process_id"] is None:
         return None
     attributes = [
         Attribute(
@@ -244,40 +252,59 @@ def lease_expired(row: Any) -> bool:
     return deadline is not None and deadline <= datetime.now(UTC)
 
 
-async def close_successful(db: Db, process_id: str, executor_id: str, output: list[Any] | None) -> Any:
+async def close_successful(
+    db: Db, process_id: str, executor_id: str, output: list[Any] | None, replay_key: str | None = None
+) -> Any:
     """RUNNING -> SUCCESS by its assignee (still an approved executor, lease not expired), folding
     the run into its function's statistics. Returns the updated row, or None if refused."""
-    return await db.fetchrow(
+    row = await db.fetchrow(
         f"""
-        WITH closed AS (
+        WITH {replay.SEEN_CTE.format(key="$4")},
+        closed AS (
             UPDATE processes p SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
-               AND {_APPROVED_ASSIGNEE}
+               AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
          RETURNING {COLUMNS}, funcname),
         stats AS (
             {function_stats.RECORD_RUN}
             RETURNING 1)
-        SELECT closed.*, (SELECT count(*) FROM stats) AS functions_updated FROM closed
+        SELECT (SELECT count(*) FROM seen) AS seen, closed.*,
+               (SELECT count(*) FROM stats) AS functions_updated
+          FROM (VALUES (1)) AS one (x) LEFT JOIN closed ON true
         """,
         process_id,
         executor_id,
         output,
+        replay_key,
     )
+    replay.check_recorded(row, replay_key)
+    return row if row["process_id"] is not None else None
 
 
-async def close_failed(db: Db, process_id: str, executor_id: str, errors: list[Any]) -> Any:
+async def close_failed(
+    db: Db, process_id: str, executor_id: str, errors: list[Any], replay_key: str | None = None
+) -> Any:
     """RUNNING -> FAILED by its assignee. Returns the updated row, or None if refused."""
-    return await db.fetchrow(
-        f"""UPDATE processes p SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
+    row = await db.fetchrow(
+        f"""
+        WITH {replay.SEEN_CTE.format(key="$4")},
+        closed AS (
+            UPDATE processes p SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
                    errors = $3::jsonb
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
-               AND {_APPROVED_ASSIGNEE}
-         RETURNING {COLUMNS}""",
+               AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
+         RETURNING {COLUMNS})
+        SELECT (SELECT count(*) FROM seen) AS seen, closed.*
+          FROM (VALUES (1)) AS one (x) LEFT JOIN closed ON true
+        """,
         process_id,
         executor_id,
         errors,
+        replay_key,
     )
+    replay.check_recorded(row, replay_key)
+    return row if row["process_id"] is not None else None
 
 
 async def set_output(db: Db, process_id: str, executor_id: str, output: list[Any]) -> bool:

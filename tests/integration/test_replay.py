@@ -139,3 +139,34 @@ def test_require_request_time_refuses_legacy_state_changes(database: str) -> Non
         read = wire.signed_request({"msgtype": "getcolonymsg", "colonyname": env.colonyname},
                                    env.user_prvkey)
         assert _send(server.url, read)[0] == 200
+
+
+def test_replayed_sdk_submit_creates_nothing(colony: ColonyEnv) -> None:
+    spec = {"funcname": "once", "conditions": {"colonyname": colony.colonyname,
+                                                "executortype": colony.executortype}}
+    submit = client_rpc.request_envelope({"msgtype": "submitfuncspecmsg", "spec": spec}, colony.user_prvkey)
+    assert _send(colony.server.url, submit)[0] == 200
+    status, error = _send(colony.server.url, submit)
+    assert status == 403 and "Replayed" in error["message"]
+    waiting = colony.client.list_processes(colony.colonyname, 100, wire.WAITING, colony.user_prvkey)
+    assert len(waiting) == 1
+
+
+def test_replayed_sdk_close_is_refused_and_a_refused_close_can_be_retried(colony: ColonyEnv) -> None:
+    spec = {"funcname": "once", "conditions": {"colonyname": colony.colonyname,
+                                                "executortype": colony.executortype}}
+    process = colony.client.submit_func_spec(spec, colony.user_prvkey)
+    other_key = colony.add_executor("bystander")
+    early_close = client_rpc.request_envelope(
+        {"msgtype": "closesuccessfulmsg", "processid": process.processid, "out": ["x"]}, other_key)
+    for _ in range(2):  # refused (not assigned), forgotten, and refused the same way again
+        status, error = _send(colony.server.url, early_close)
+        assert status == 403 and "not assigned" in error["message"]
+    colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
+    close = client_rpc.request_envelope(
+        {"msgtype": "closesuccessfulmsg", "processid": process.processid, "out": ["done"]},
+        colony.executor_prvkey)
+    assert _send(colony.server.url, close)[0] == 200
+    status, error = _send(colony.server.url, close)
+    assert status == 403 and "Replayed" in error["message"]
+    assert colony.client.get_process(process.processid, colony.user_prvkey).output == ["done"]
