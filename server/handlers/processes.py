@@ -63,6 +63,7 @@ def validate_spec(spec: FuncSpec, path: str) -> None:
             raise BadRequest(f"Invalid {path}.conditions.{field}: {exc}") from exc
 
 
+@records_replay
 async def assign_process(call: Call) -> Any:
     colony = call.msg.str("colonyname")
     timeout = call.msg.int("timeout")
@@ -79,6 +80,7 @@ async def assign_process(call: Call) -> Any:
         colony_name=colony,
         executor_id=call.signer,
         timeout=timeout,
+        replay_key=call.replay_key,
         cpu_limit=cpu,
         memory_limit=memory,
     )

@@ -24,20 +24,22 @@ async def assign(
     timeout: int,
     cpu_limit: int = NO_LIMIT,
     memory_limit: int = NO_LIMIT,
+    replay_key: str | None = None,
 ) -> Process:
-    """Assign one process; wait up to ``timeout`` s for one (a negative timeout tries once)."""
+    """Assign one process; wait up to ``timeout`` s for one (a negative timeout tries once).
+    The first attempt records ``replay_key`` (replay protection)."""
     if timeout == 0:
         raise BadRequest("Invalid timeout value, timeout cannot be zero")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(timeout, 0)
 
-    async def attempt() -> Process | None:
+    async def attempt(key: str | None = None) -> Process | None:
         return await process_store.assign_next(
             pool, colony_name=colony_name, executor_id=executor_id, cpu_limit=cpu_limit,
-            memory_limit=memory_limit,
+            memory_limit=memory_limit, replay_key=key,
         )
 
-    process = await attempt()  # the fast path: one statement
+    process = await attempt(replay_key)  # the fast path: one statement
     if process is not None:
         return process
     executor = await auth.require_executor(pool, colony_name, executor_id)  # 403 for non-executors

@@ -184,7 +184,8 @@ MEMBER_NAME_SQL = """
     ) m ORDER BY preference, name LIMIT 1"""
 
 _ASSIGN_SQL = f"""
-WITH me AS (
+WITH {replay.SEEN_CTE.format(key="$5")},
+me AS (
     SELECT name, executor_type, location_name FROM executors
      WHERE colony_name = $1 AND executor_id = $2 AND state = 1
      ORDER BY name LIMIT 1
@@ -203,28 +204,39 @@ candidate AS (
             OR p.executor_names = '{{*}}')
        AND (p.location_name = '' OR lower(p.location_name) = lower(me.location_name))
        AND p.cpu_millis <= $3 AND p.memory_bytes <= $4
+       AND {replay.REQUEST_IS_FRESH.format(key="$5")}
      ORDER BY p.priority_time
      LIMIT 1
      FOR UPDATE OF p SKIP LOCKED
+),
+taken AS (
+    UPDATE processes p
+       SET state = 1, assigned_executor_id = $2, start_time = clock_timestamp(), end_time = NULL,
+           exec_deadline = CASE WHEN p.max_exec_time > 0
+                                THEN clock_timestamp() + make_interval(secs => p.max_exec_time) END
+      FROM candidate
+     WHERE p.process_id = candidate.process_id
+    RETURNING {FULL_COLUMNS}
 )
-UPDATE processes p
-   SET state = 1, assigned_executor_id = $2, start_time = clock_timestamp(), end_time = NULL,
-       exec_deadline = CASE WHEN p.max_exec_time > 0
-                            THEN clock_timestamp() + make_interval(secs => p.max_exec_time) END
-  FROM candidate
- WHERE p.process_id = candidate.process_id
-RETURNING {FULL_COLUMNS}
+SELECT (SELECT count(*) FROM seen) AS seen, taken.* FROM (VALUES (1)) AS one (x) LEFT JOIN taken ON true
 """
 
 
 async def assign_next(
-    db: Db, *, colony_name: str, executor_id: str, cpu_limit: int, memory_limit: int
+    db: Db,
+    *,
+    colony_name: str,
+    executor_id: str,
+    cpu_limit: int,
+    memory_limit: int,
+    replay_key: str | None = None,
 ) -> Process | None:
     """Atomically take the highest-priority ready process that the approved executor
     ``executor_id`` may run (and stamp its liveness). None if there is none, or if the signer is
-    not an approved executor of the colony."""
-    row = await db.fetchrow(_ASSIGN_SQL, colony_name, executor_id, cpu_limit, memory_limit)
-    return to_process(row) if row is not None else None
+    not an approved executor of the colony. ``replay_key`` records the request (first attempt)."""
+    row = await db.fetchrow(_ASSIGN_SQL, colony_name, executor_id, cpu_limit, memory_limit, replay_key)
+    replay.check_recorded(row, replay_key)
+    return to_process(row) if row["process_id"] is not None else None
 
 
 async def get_row(db: Db, process_id: str) -> Any:

@@ -170,3 +170,30 @@ def test_replayed_sdk_close_is_refused_and_a_refused_close_can_be_retried(colony
     status, error = _send(colony.server.url, close)
     assert status == 403 and "Replayed" in error["message"]
     assert colony.client.get_process(process.processid, colony.user_prvkey).output == ["done"]
+
+
+def test_replayed_sdk_assign_is_refused(colony: ColonyEnv) -> None:
+    spec = {"funcname": "once", "conditions": {"colonyname": colony.colonyname,
+                                                "executortype": colony.executortype}}
+    for _ in range(2):
+        colony.client.submit_func_spec(spec, colony.user_prvkey)
+    assign = client_rpc.request_envelope(
+        {"msgtype": "assignprocessmsg", "colonyname": colony.colonyname, "timeout": -1},
+        colony.executor_prvkey)
+    assert _send(colony.server.url, assign)[0] == 200
+    status, error = _send(colony.server.url, assign)  # would hand the second process to the victim
+    assert status == 403 and "Replayed" in error["message"]
+    waiting = colony.client.list_processes(colony.colonyname, 100, wire.WAITING, colony.user_prvkey)
+    assert len(waiting) == 1
+
+
+def test_an_sdk_assign_that_found_nothing_is_forgotten(colony: ColonyEnv) -> None:
+    assign = client_rpc.request_envelope(
+        {"msgtype": "assignprocessmsg", "colonyname": colony.colonyname, "timeout": -1},
+        colony.executor_prvkey)
+    assert _send(colony.server.url, assign)[0] == 404
+    spec = {"funcname": "later", "conditions": {"colonyname": colony.colonyname,
+                                                 "executortype": colony.executortype}}
+    colony.client.submit_func_spec(spec, colony.user_prvkey)
+    status, process = _send(colony.server.url, assign)  # the same request again: not a replay
+    assert status == 200 and process["spec"]["funcname"] == "later"
