@@ -128,8 +128,14 @@ def from_wire(cls: type[T], data: Any, path: str = "") -> T:
     return cls(**kwargs)
 
 
+class WireDict(dict):
+    """A dict that is already in wire form (JSON-ready): ``to_wire`` returns it as it is."""
+
+
 def to_wire(obj: Any) -> Any:
     """Dataclass (or nested containers of them) to JSON-ready values, using wire names."""
+    if isinstance(obj, WireDict):
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         custom = getattr(obj, "to_wire", None)
         if custom is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from pycolonies.models import Process
+from pycolonies.codec import WireDict
 from server import auth
 from server.errors import BadRequest, NotFound, Unavailable
 from server.scheduler.wakeups import Wakeups
@@ -25,7 +25,7 @@ async def assign(
     cpu_limit: int = NO_LIMIT,
     memory_limit: int = NO_LIMIT,
     replay_key: str | None = None,
-) -> Process:
+) -> WireDict:
     """Assign one process; wait up to ``timeout`` s for one (a negative timeout tries once).
     The first attempt records ``replay_key`` (replay protection)."""
     if timeout == 0:
@@ -33,7 +33,7 @@ async def assign(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(timeout, 0)
 
-    async def attempt(key: str | None = None) -> Process | None:
+    async def attempt(key: str | None = None) -> WireDict | None:
         return await process_store.assign_next(
             pool, colony_name=colony_name, executor_id=executor_id, cpu_limit=cpu_limit,
             memory_limit=memory_limit, replay_key=key,

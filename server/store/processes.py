@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pycolonies import wire
+from pycolonies.codec import WireDict
 from pycolonies.crypto import sha3_hex
-from pycolonies.models import Attribute, FuncSpec, Process
+from pycolonies.models import Attribute, FuncSpec
 from server import replay
 from server.scheduler import wakeups
 from server.store import Executor as Db
@@ -38,17 +39,19 @@ ATTRIBUTES_SUBQUERY = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
 FULL_COLUMNS = ", ".join(f"p.{c.strip()}" for c in COLUMNS.split(",")) + ", " + ATTRIBUTES_SUBQUERY
 
 
-def to_process(row: Any, attributes: list[Attribute] | None = None) -> Process:
-    spec = FuncSpec.from_wire(row["spec"])
-    if attributes is None:
-        attributes = [Attribute.from_wire(a) for a in row.get("attributes") or []]
+def to_process(row: Any, attributes: list[Attribute] | None = None) -> WireDict:
+    """The Process reply (wire JSON) straight from a row, without a round trip through the models:
+    the stored spec is already in wire form (normalised when it was submitted)."""
     state = row["state"]
-    for attribute in attributes:
-        attribute.state = state
-    env = {a.key: a.value for a in attributes if a.attributetype == wire.ENV}
+    if attributes is None:
+        wire_attributes = [{**a, "state": state} for a in row.get("attributes") or []]
+    else:
+        wire_attributes = [{**a.to_wire(), "state": state} for a in attributes]
+    spec = dict(row["spec"])
+    env = {a["key"]: a["value"] for a in wire_attributes if a["attributetype"] == wire.ENV}
     if env:
-        spec.env = {**spec.env, **env}
-    return Process(
+        spec["env"] = {**(spec.get("env") or {}), **env}
+    return WireDict(
         processid=row["process_id"],
         initiatorid=row["initiator_id"],
         initiatorname=row["initiator_name"],
@@ -56,20 +59,19 @@ def to_process(row: Any, attributes: list[Attribute] | None = None) -> Process:
         isassigned=bool(row["assigned_executor_id"]),
         state=state,
         prioritytime=row["priority_time"],
-        submissiontime=row["submission_time"],
-        starttime=row["start_time"],
-        endtime=row["end_time"],
-        waitdeadline=row["wait_deadline"],
-        execdeadline=row["exec_deadline"],
+        submissiontime=wire.format_time(row["submission_time"]),
+        starttime=wire.format_time(row["start_time"]),
+        endtime=wire.format_time(row["end_time"]),
+        waitdeadline=wire.format_time(row["wait_deadline"]),
+        execdeadline=wire.format_time(row["exec_deadline"]),
         retries=row["retries"],
-        attributes=attributes,
+        attributes=wire_attributes,
         spec=spec,
         waitforparents=row["wait_for_parents"],
         parents=list(row["parents"]),
         children=list(row["children"]),
         processgraphid=row["processgraph_id"],
-        input=row["input"],
-        output=row["output"],
+        **{"in": row["input"], "out": row["output"]},
         errors=row["errors"],
     )
 
@@ -90,7 +92,7 @@ async def insert(
     wait_for_parents: bool = False,
     announce: bool = True,
     replay_key: str | None = None,
-) -> Process | None:
+) -> WireDict | None:
     """Insert a WAITING process with its ENV attributes in one statement; with ``announce`` its
     queue's waiters are woken when the statement's transaction commits.
 
@@ -230,7 +232,7 @@ async def assign_next(
     cpu_limit: int,
     memory_limit: int,
     replay_key: str | None = None,
-) -> Process | None:
+) -> WireDict | None:
     """Atomically take the highest-priority ready process that the approved executor
     ``executor_id`` may run (and stamp its liveness). None if there is none, or if the signer is
     not an approved executor of the colony. ``replay_key`` records the request (first attempt)."""
@@ -244,7 +246,7 @@ async def get_row(db: Db, process_id: str) -> Any:
     return await db.fetchrow(f"SELECT {FULL_COLUMNS} FROM processes p WHERE p.process_id = $1", process_id)
 
 
-async def get(db: Db, process_id: str) -> Process | None:
+async def get(db: Db, process_id: str) -> WireDict | None:
     row = await get_row(db, process_id)
     return to_process(row) if row else None
 
@@ -349,7 +351,7 @@ async def list_by_state(
     executor_type: str = "",
     label: str = "",
     initiator_name: str = "",
-) -> list[Process]:
+) -> list[WireDict]:
     rows = await db.fetch(
         f"""SELECT {FULL_COLUMNS} FROM processes p
              WHERE colony_name = $1 AND state = $2
