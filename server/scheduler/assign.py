@@ -33,29 +33,35 @@ async def assign(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(timeout, 0)
 
-    async def attempt(key: str | None = None) -> WireDict | None:
+    async def attempt(key: str | None = None) -> tuple[WireDict | None, bool]:
         return await process_store.assign_next(
             pool, colony_name=colony_name, executor_id=executor_id, cpu_limit=cpu_limit,
             memory_limit=memory_limit, replay_key=key,
         )
 
-    process = await attempt(replay_key)  # the fast path: one statement
+    process, _ = await attempt(replay_key)  # the fast path: one statement
     if process is not None:
         return process
     executor = await auth.require_executor(pool, colony_name, executor_id)  # 403 for non-executors
     if timeout < 0:
         raise NotFound("No process available for assignment")
-    while True:
-        if wakeups.closing:
-            raise Unavailable("Server is shutting down, retry the assign on another replica or later")
-        # Registered before looking, so a wake-up between the look and the wait is not lost.
-        with wakeups.waiter(colony_name, executor.executortype) as woken:
-            process = await attempt()
+    # Registered before looking, so a wake-up between the look and the wait is not lost.
+    with wakeups.waiter(colony_name, executor.executortype) as waiter:
+        while True:
+            if wakeups.closing:
+                raise Unavailable("Server is shutting down, retry the assign on another replica or later")
+            waiter.looked = wakeups.generation(colony_name, executor.executortype)
+            waiter.event.clear()
+            process, ready_left = await attempt()
             if process is not None:
                 return process
+            if wakeups.generation(colony_name, executor.executortype) != waiter.looked:
+                continue  # new work was announced while we looked: look again
+            if ready_left:  # work we may not run, or that someone is taking: pass the wake-up on
+                wakeups.hand_off(colony_name, executor.executortype, waiter)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise NotFound("No process available for assignment")
             with contextlib.suppress(TimeoutError):
                 # Bounded, so a very long long-poll still re-checks now and then.
-                await asyncio.wait_for(woken.wait(), min(remaining, MAX_WAIT_SLICE_S))
+                await asyncio.wait_for(waiter.event.wait(), min(remaining, MAX_WAIT_SLICE_S))

@@ -2,11 +2,15 @@
 
 A state change that makes a process ready calls ``pg_notify(CHANNEL, "<colony>\\x1f<type>")`` inside
 its transaction, so PostgreSQL delivers the notification exactly when the change commits, to every
-replica listening. Each replica wakes *all* its waiters for that (colony, executortype); they race
-for the work with ``FOR UPDATE SKIP LOCKED`` and the losers wait again.
+replica listening.
 
-A waiter registers *before* it looks for work, so a notification that arrives between the look
-and the wait is not lost.
+Each notification opens a new *generation* of its (colony, executortype) queue and wakes the
+longest-waiting idle waiter (not all of them: a herd of failed attempts per submit cost a third
+of the database's transactions under load). A woken waiter that finds nothing it may run while
+ready work remains hands the wake-up on to the next waiter that has not looked since, so every
+eligible waiter gets its chance (the reference wakes one waiter and stops there). A waiter
+registers *before* it looks, and looks again if a notification arrived during its look, so no
+wake-up is lost.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -39,6 +43,18 @@ async def announce(db: Db, colony_name: str, executor_type: str) -> None:
     await db.execute("SELECT pg_notify($1, $2)", CHANNEL, topic(colony_name, executor_type))
 
 
+@dataclass(eq=False)
+class Waiter:
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    looked: int = -1  # the queue generation at which this waiter last started to look
+
+
+@dataclass
+class _Queue:
+    waiters: list[Waiter] = field(default_factory=list)  # longest-waiting first
+    generation: int = 0
+
+
 class Wakeups:
     """This replica's long-poll waiters, keyed by (colony, executortype).
 
@@ -50,32 +66,55 @@ class Wakeups:
         self.dsn = dsn
         self.closing = False
         self.listening = asyncio.Event()
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._queues: dict[str, _Queue] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     @contextlib.contextmanager
-    def waiter(self, colony_name: str, executor_type: str) -> Iterator[asyncio.Event]:
+    def waiter(self, colony_name: str, executor_type: str) -> Iterator[Waiter]:
         key = topic(colony_name, executor_type)
-        event = asyncio.Event()
-        self._waiters[key].add(event)
+        queue = self._queues.setdefault(key, _Queue())
+        waiter = Waiter()
+        queue.waiters.append(waiter)
         try:
-            yield event
+            yield waiter
         finally:
-            waiters = self._waiters.get(key)
-            if waiters is not None:
-                waiters.discard(event)
-                if not waiters:
-                    del self._waiters[key]
+            queue.waiters.remove(waiter)
+            if not queue.waiters and self._queues.get(key) is queue:
+                del self._queues[key]
+
+    def generation(self, colony_name: str, executor_type: str) -> int:
+        queue = self._queues.get(topic(colony_name, executor_type))
+        return queue.generation if queue is not None else 0
 
     def wake(self, key: str) -> None:
-        for event in self._waiters.get(key, ()):
-            event.set()
+        """A new generation of ready work: wake the longest-waiting idle waiter."""
+        queue = self._queues.get(key)
+        if queue is None:
+            return
+        queue.generation += 1
+        self._wake_first(queue, lambda waiter: True)
+
+    def hand_off(self, colony_name: str, executor_type: str, waiter: Waiter) -> None:
+        """``waiter`` looked and found nothing it may run while ready work remains: wake the next
+        idle waiter that has not looked since ``waiter`` did."""
+        queue = self._queues.get(topic(colony_name, executor_type))
+        if queue is not None:
+            self._wake_first(queue, lambda other: other is not waiter and other.looked < waiter.looked)
+
+    @staticmethod
+    def _wake_first(queue: _Queue, eligible) -> None:  # noqa: ANN001 - a predicate on Waiter
+        for waiter in queue.waiters:
+            if not waiter.event.is_set() and eligible(waiter):
+                waiter.event.set()
+                return
 
     def wake_all(self) -> None:
-        for waiters in self._waiters.values():
-            for event in waiters:
-                event.set()
+        """Wake every waiter (after reconnecting, when notifications may have been missed)."""
+        for queue in self._queues.values():
+            queue.generation += 1
+            for waiter in queue.waiters:
+                waiter.event.set()
 
     def _on_notification(self, _con: object, _pid: int, _channel: str, payload: str) -> None:
         self.wake(payload)

@@ -220,7 +220,14 @@ taken AS (
      WHERE p.process_id = candidate.process_id
     RETURNING {FULL_COLUMNS}
 )
-SELECT (SELECT count(*) FROM seen) AS seen, taken.* FROM (VALUES (1)) AS one (x) LEFT JOIN taken ON true
+SELECT (SELECT count(*) FROM seen) AS seen,
+       CASE WHEN taken.process_id IS NULL THEN  -- only probed when nothing was taken
+           EXISTS (SELECT 1 FROM processes r, me
+                    WHERE r.colony_name = $1 AND r.executor_type = me.executor_type AND r.state = 0
+                      AND NOT r.wait_for_parents)
+       END AS ready_left,
+       taken.*
+  FROM (VALUES (1)) AS one (x) LEFT JOIN taken ON true
 """
 
 
@@ -232,13 +239,15 @@ async def assign_next(
     cpu_limit: int,
     memory_limit: int,
     replay_key: str | None = None,
-) -> WireDict | None:
+) -> tuple[WireDict | None, bool]:
     """Atomically take the highest-priority ready process that the approved executor
-    ``executor_id`` may run (and stamp its liveness). None if there is none, or if the signer is
-    not an approved executor of the colony. ``replay_key`` records the request (first attempt)."""
+    ``executor_id`` may run (and stamp its liveness); None if there is none, or if the signer is
+    not an approved executor of the colony. ``replay_key`` records the request (first attempt).
+    Also says whether ready processes of its type remain (ones it may not run, or locked ones)."""
     row = await db.fetchrow(_ASSIGN_SQL, colony_name, executor_id, cpu_limit, memory_limit, replay_key)
     replay.check_recorded(row, replay_key)
-    return to_process(row) if row["process_id"] is not None else None
+    process = to_process(row) if row["process_id"] is not None else None
+    return process, bool(row["ready_left"])
 
 
 async def get_row(db: Db, process_id: str) -> Any:

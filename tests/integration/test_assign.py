@@ -261,3 +261,29 @@ def test_long_polls_do_not_hold_database_connections(database: str) -> None:
         for thread in threads:
             thread.join(30)
         assert sorted(got) == sorted(submitted)
+
+
+def test_a_wake_up_reaches_the_eligible_waiter_behind_an_ineligible_one(colony: ColonyEnv) -> None:
+    """The reference wakes one waiter; if that one cannot take the process, nobody else wakes
+    until their own timeout. Here the process targets the executor that started waiting last."""
+    targeted_key = colony.add_executor("targeted")
+    first = AssignThread(colony, 20)  # executor-1, waiting first, not targeted
+    first.start()
+    time.sleep(0.3)
+    second = AssignThread(colony, 20, targeted_key)
+    second.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    submitted = colony.client.submit_func_spec(
+        spec(colony, conditions={"colonyname": colony.colonyname, "executortype": colony.executortype,
+                                 "executornames": ["targeted"]}),
+        colony.user_prvkey,
+    )
+    second.join(15)
+    assert not second.is_alive()
+    assert second.result is not None and second.result.processid == submitted.processid
+    assert time.monotonic() - started < 10, "the targeted executor waited for its own timeout"
+    assert first.is_alive(), "the untargeted executor keeps waiting"
+    colony.client.submit_func_spec(spec(colony), colony.user_prvkey)  # release the first waiter
+    first.join(15)
+    assert first.result is not None
