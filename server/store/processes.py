@@ -13,10 +13,11 @@ from pycolonies.models import Attribute, FuncSpec
 from server import replay
 from server.scheduler import wakeups
 from server.store import Executor as Db
+from server.store import events
 from server.store import functions as function_stats
 
 COLUMNS = (
-    "process_id, colony_name, state, assigned_executor_id, initiator_id, initiator_name, priority_time, "
+    "process_id, colony_name, executor_type, state, assigned_executor_id, initiator_id, initiator_name, priority_time, "
     "submission_time, start_time, end_time, wait_deadline, exec_deadline, retries, spec, "
     "wait_for_parents, parents, children, processgraph_id, input, output, errors"
 )
@@ -125,9 +126,10 @@ async def insert(
             SELECT e.id, $1, $2, $19, {wire.ENV}, e.key, e.value
               FROM unnest($21::text[], $22::text[], $23::text[]) AS e(id, key, value), p
             RETURNING 1),
-        wake AS (SELECT pg_notify($24, $25) FROM p WHERE $26)
+        wake AS (SELECT pg_notify($24, $25) FROM p WHERE $26),
+        event AS (SELECT {events.notify_sql("p")} FROM p)
         SELECT (SELECT count(*) FROM seen) AS seen, p.*, (SELECT count(*) FROM env) AS env_count,
-               (SELECT count(*) FROM wake) AS woken
+               (SELECT count(*) FROM wake) AS woken, (SELECT count(*) FROM event) AS events
           FROM (VALUES (1)) AS one (x) LEFT JOIN p ON true
         """,
         process_id,
@@ -219,8 +221,9 @@ taken AS (
       FROM candidate
      WHERE p.process_id = candidate.process_id
     RETURNING {FULL_COLUMNS}
-)
-SELECT (SELECT count(*) FROM seen) AS seen,
+),
+event AS (SELECT {events.notify_sql("taken")} FROM taken)
+SELECT (SELECT count(*) FROM seen) AS seen, (SELECT count(*) FROM event) AS events,
        CASE WHEN taken.process_id IS NULL THEN  -- only probed when nothing was taken
            EXISTS (SELECT 1 FROM processes r, me
                     WHERE r.colony_name = $1 AND r.executor_type = me.executor_type AND r.state = 0
@@ -291,9 +294,10 @@ async def close_successful(
          RETURNING {COLUMNS}, funcname),
         stats AS (
             {function_stats.RECORD_RUN}
-            RETURNING 1)
+            RETURNING 1),
+        event AS (SELECT {events.notify_sql("closed")} FROM closed)
         SELECT (SELECT count(*) FROM seen) AS seen, closed.*,
-               (SELECT count(*) FROM stats) AS functions_updated
+               (SELECT count(*) FROM stats) AS functions_updated, (SELECT count(*) FROM event) AS events
           FROM (VALUES (1)) AS one (x) LEFT JOIN closed ON true
         """,
         process_id,
@@ -317,8 +321,9 @@ async def close_failed(
                    errors = $3::jsonb
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
-         RETURNING {COLUMNS})
-        SELECT (SELECT count(*) FROM seen) AS seen, closed.*
+         RETURNING {COLUMNS}),
+        event AS (SELECT {events.notify_sql("closed")} FROM closed)
+        SELECT (SELECT count(*) FROM seen) AS seen, (SELECT count(*) FROM event) AS events, closed.*
           FROM (VALUES (1)) AS one (x) LEFT JOIN closed ON true
         """,
         process_id,
@@ -400,10 +405,13 @@ async def remove_all(db: Db, colony_name: str, state: int) -> int:
 async def requeue_for_executor(db: Db, colony_name: str, executor_id: str) -> list[tuple[str, str]]:
     """Put an executor's RUNNING processes back to WAITING; return their (colony, executortype)."""
     rows = await db.fetch(
-        """UPDATE processes SET state = 0, assigned_executor_id = '', start_time = NULL, end_time = NULL,
-                  exec_deadline = NULL
-            WHERE colony_name = $1 AND assigned_executor_id = $2 AND state = 1
-        RETURNING colony_name, executor_type""",
+        f"""WITH requeued AS (
+            UPDATE processes SET state = 0, assigned_executor_id = '', start_time = NULL, end_time = NULL,
+                   exec_deadline = NULL
+             WHERE colony_name = $1 AND assigned_executor_id = $2 AND state = 1
+         RETURNING process_id, state, colony_name, executor_type),
+        event AS (SELECT {events.notify_sql("requeued")} FROM requeued)
+        SELECT colony_name, executor_type, (SELECT count(*) FROM event) AS events FROM requeued""",
         colony_name,
         executor_id,
     )

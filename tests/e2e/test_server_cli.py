@@ -347,7 +347,7 @@ def test_database_migrate_applies_then_reports_up_to_date(fresh_database: str) -
     env = cli_env(COLONIES_DB_URL=fresh_database)
     first = run_cli("database", "migrate", env=env)
     assert first.returncode == 0, first.stderr
-    assert "Applied migrations: 0001, 0002, 0003" in first.stdout
+    assert "Applied migrations: 0001, 0002, 0003, 0004" in first.stdout
     second = run_cli("database", "migrate", env=env)
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout
