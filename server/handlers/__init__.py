@@ -8,6 +8,7 @@ from server.handlers import (
     colonies,
     executors,
     functions,
+    graphs,
     logs,
     processes,
     serverinfo,
@@ -17,7 +18,7 @@ from server.handlers import (
 
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
-    for module in (colonies, executors, users, functions, processes, logs, attributes, serverinfo):
+    for module in (colonies, executors, users, functions, processes, graphs, logs, attributes, serverinfo):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")

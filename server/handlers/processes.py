@@ -1,4 +1,4 @@
-"""Process RPCs: submit, assign (long-poll), close, set output, get, list, remove."""
+"""Process RPCs: submit, assign (long-poll), close, set output, cancel, get, list, remove."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from server.params import require_count, require_name
 from server.replay import records_replay
 from server.scheduler.assign import NO_LIMIT, assign
 from server.scheduler.resources import parse_cpu, parse_memory
+from server.store import graphs
 from server.store import processes as store
 
 MAX_INT32 = 2**31 - 1
@@ -121,7 +122,10 @@ async def close_successful(call: Call) -> Any:
     output = call.msg.list("out")
     if not process_id:
         raise BadRequest("Failed to close process as successful, processid is required")
-    closed = await store.close_successful(call.pool, process_id, call.signer, output or None, call.replay_key)
+    async with call.pool.acquire() as con, con.transaction():
+        closed = await store.close_successful(con, process_id, call.signer, output or None, call.replay_key)
+        if closed is not None and closed["processgraph_id"]:
+            await graphs.after_success(con, closed)
     if closed is None:
         await _explain_refusal(call, process_id, "close process as successful")
     return {}
@@ -133,7 +137,11 @@ async def close_failed(call: Call) -> Any:
     errors = call.msg.list("errors")
     if not process_id:
         raise BadRequest("Failed to close process as failed, processid is required")
-    if await store.close_failed(call.pool, process_id, call.signer, errors, call.replay_key) is None:
+    async with call.pool.acquire() as con, con.transaction():
+        closed = await store.close_failed(con, process_id, call.signer, errors, call.replay_key)
+        if closed is not None and closed["processgraph_id"]:
+            await graphs.fail_descendants(con, [process_id], [closed["processgraph_id"]])
+    if closed is None:
         await _explain_refusal(call, process_id, "close process as failed")
     return {}
 
@@ -178,6 +186,29 @@ async def list_processes(call: Call) -> Any:
     )
 
 
+async def cancel_process(call: Call) -> Any:
+    """WAITING or RUNNING -> CANCELLED. A running process's executor learns it from the process
+    (or /pubsub) and its later close is refused; in a workflow, the process's pending descendants
+    are cancelled too and the graph becomes CANCELLED."""
+    process_id = call.msg.str("processid")
+    row, _ = await _member_process(call, process_id, "cancel process")
+    graph_id = row["processgraph_id"]
+    async with call.pool.acquire() as con, con.transaction():
+        if graph_id:
+            await graphs.lock(con, graph_id)
+        cancelled = await graphs.cancel_process(con, process_id)
+        if cancelled and graph_id:
+            await graphs.cancel_descendants(con, cancelled)
+            await graphs.mark_cancelled(con, graph_id)
+    if not cancelled:
+        current = await store.get_row(call.pool, process_id)
+        if current is None:
+            raise NotFound(f"Failed to cancel process, process <{process_id}> not found")
+        names = {wire.SUCCESS: "successful", wire.FAILED: "failed", wire.CANCELLED: "already cancelled"}
+        raise BadRequest(f"Failed to cancel process, the process has ended ({names.get(current['state'])})")
+    return {}
+
+
 async def remove_process(call: Call) -> Any:
     process_id = call.msg.str("processid")
     row, _ = await _member_process(call, process_id, "remove process")
@@ -212,6 +243,7 @@ HANDLERS = {
     "setoutputmsg": set_output,
     "getprocessmsg": get_process,
     "getprocessesmsg": list_processes,
+    "cancelprocessmsg": cancel_process,
     "removeprocessmsg": remove_process,
     "removeallprocessesmsg": remove_all_processes,
 }

@@ -18,6 +18,7 @@ from server import replay
 from server.scheduler import wakeups
 from server.scheduler.tasks import stop_task
 from server.store import deadlines as store
+from server.store import graphs
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +29,22 @@ REPLAY_EXPIRY_INTERVAL_S = 10.0
 
 
 async def sweep(con: asyncpg.Connection) -> dict[str, int]:
-    """One pass, in one transaction: retry or fail expired leases, fail expired waits, wake queues."""
+    """One pass, in one transaction: retry or fail expired leases, fail expired waits (and the
+    pending descendants of those in workflows), wake queues."""
     async with con.transaction():
+        await graphs.lock_graphs_of_expired(con)  # graph rows before process rows, as everywhere
         requeued = await store.retry_expired_leases(con)
         failed_leases = await store.fail_exhausted_leases(con)
         failed_waits = await store.fail_expired_waits(con)
+        in_graphs = [(pid, gid) for pid, gid in failed_leases + failed_waits if gid]
+        if in_graphs:
+            await graphs.fail_descendants(
+                con, [pid for pid, _ in in_graphs], sorted({gid for _, gid in in_graphs})
+            )
         for colony, executortype in requeued:
             await wakeups.announce(con, colony, executortype)
-    return {"requeued_queues": len(requeued), "failed_leases": failed_leases, "failed_waits": failed_waits}
+    return {"requeued_queues": len(requeued), "failed_leases": len(failed_leases),
+            "failed_waits": len(failed_waits)}
 
 
 class DeadlineSweeper:

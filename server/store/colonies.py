@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pycolonies.models import Colony, Statistics
 from server.store import Executor as Db
+from server.store.graphs import EFFECTIVE_STATE
 
 
 def _colony(row) -> Colony:
@@ -35,7 +36,9 @@ async def remove(db: Db, name: str) -> bool:
     return (await db.execute("DELETE FROM colonies WHERE name = $1", name)).endswith(" 1")
 
 
-_STATS_SQL = """
+_STATS_SQL = f"""
+WITH workflow_states AS (
+  SELECT {EFFECTIVE_STATE} AS state FROM processgraphs g WHERE $1::text IS NULL OR g.colony_name = $1)
 SELECT
   (SELECT count(*) FROM colonies WHERE $1::text IS NULL OR name = $1) AS colonies,
   (SELECT count(*) FROM executors WHERE $1::text IS NULL OR colony_name = $1) AS executors,
@@ -47,7 +50,12 @@ SELECT
   count(*) FILTER (WHERE p.state = 1) AS runningprocesses,
   count(*) FILTER (WHERE p.state = 2) AS successfulprocesses,
   count(*) FILTER (WHERE p.state = 3) AS failedprocesses,
-  count(*) FILTER (WHERE p.state = 4) AS cancelledprocesses
+  count(*) FILTER (WHERE p.state = 4) AS cancelledprocesses,
+  (SELECT count(*) FILTER (WHERE w.state = 0) FROM workflow_states w) AS waitingworkflows,
+  (SELECT count(*) FILTER (WHERE w.state = 1) FROM workflow_states w) AS runningworkflows,
+  (SELECT count(*) FILTER (WHERE w.state = 2) FROM workflow_states w) AS successfulworkflows,
+  (SELECT count(*) FILTER (WHERE w.state = 3) FROM workflow_states w) AS failedworkflows,
+  (SELECT count(*) FILTER (WHERE w.state = 4) FROM workflow_states w) AS cancelledworkflows
 FROM processes p
 WHERE $1::text IS NULL OR p.colony_name = $1
 """

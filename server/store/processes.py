@@ -17,8 +17,8 @@ from server.store import events
 from server.store import functions as function_stats
 
 COLUMNS = (
-    "process_id, colony_name, executor_type, state, assigned_executor_id, initiator_id, initiator_name, priority_time, "
-    "submission_time, start_time, end_time, wait_deadline, exec_deadline, retries, spec, "
+    "process_id, colony_name, executor_type, state, assigned_executor_id, initiator_id, initiator_name, "
+    "priority_time, submission_time, start_time, end_time, wait_deadline, exec_deadline, retries, spec, "
     "wait_for_parents, parents, children, processgraph_id, input, output, errors"
 )
 
@@ -282,15 +282,21 @@ async def close_successful(
     db: Db, process_id: str, executor_id: str, output: list[Any] | None, replay_key: str | None = None
 ) -> Any:
     """RUNNING -> SUCCESS by its assignee (still an approved executor, lease not expired), folding
-    the run into its function's statistics. Returns the updated row, or None if refused."""
+    the run into its function's statistics. Returns the updated row, or None if refused. The
+    process's graph, if any, is locked first (run it in a transaction and resolve the graph next)."""
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$4")},
+        graph AS (
+            SELECT g.processgraph_id FROM processgraphs g
+             WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
+               FOR UPDATE OF g),
         closed AS (
             UPDATE processes p SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
+               AND (processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))
          RETURNING {COLUMNS}, funcname),
         stats AS (
             {function_stats.RECORD_RUN}
@@ -316,11 +322,16 @@ async def close_failed(
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$4")},
+        graph AS (
+            SELECT g.processgraph_id FROM processgraphs g
+             WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
+               FOR UPDATE OF g),
         closed AS (
             UPDATE processes p SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
                    errors = $3::jsonb
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
+               AND (processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))
          RETURNING {COLUMNS}),
         event AS (SELECT {events.notify_sql("closed")} FROM closed)
         SELECT (SELECT count(*) FROM seen) AS seen, (SELECT count(*) FROM event) AS events, closed.*

@@ -1,0 +1,201 @@
+"""Workflow RPCs: submit a graph, add a child at run time, read, list, cancel and remove graphs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pycolonies import wire
+from pycolonies.models import FuncSpec, Workflow
+from server import auth
+from server.context import Call
+from server.errors import BadRequest, Forbidden, NotFound
+from server.handlers.processes import validate_spec
+from server.params import require_count
+from server.scheduler.graph_plan import PlanError, plan_workflow
+from server.store import graphs as store
+from server.store import processes as process_store
+
+STATE_NAMES = {wire.WAITING: "waiting", wire.RUNNING: "running", wire.SUCCESS: "successful",
+               wire.FAILED: "failed", wire.CANCELLED: "cancelled"}
+
+
+def validate_workflow(workflow: Workflow, path: str = "spec") -> list[Any]:
+    """Refuse a workflow that could never run, naming the field; its planned nodes otherwise."""
+    if not workflow.colonyname:
+        raise BadRequest(f"Invalid {path}.colonyname: a workflow needs a colony name")
+    for i, spec in enumerate(workflow.functionspecs):
+        spec.conditions.colonyname = workflow.colonyname
+        validate_spec(spec, f"{path}.functionspecs[{i}]")
+    try:
+        return plan_workflow(workflow.functionspecs, f"{path}.functionspecs")
+    except PlanError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+async def submit_workflow(call: Call) -> Any:
+    workflow = call.msg.model("spec", Workflow)
+    nodes = validate_workflow(workflow)
+    colony = workflow.colonyname
+    async with call.pool.acquire() as con, con.transaction():
+        graph = await store.insert_workflow(
+            con,
+            colony_name=colony,
+            initiator_id=call.signer,
+            specs=workflow.functionspecs,
+            nodes=nodes,
+            submitted_ns=time.time_ns(),
+        )
+    if graph is None:
+        await auth.require_member(call.pool, colony, call.signer)
+        raise Forbidden(f"Access denied, not a member of Colony with name <{colony}>")
+    return graph
+
+
+async def _member_graph(call: Call, action: str) -> Any:
+    graph_id = call.msg.str("processgraphid")
+    if not graph_id:
+        raise BadRequest(f"Failed to {action}, processgraphid is required")
+    row = await store.get_row(call.pool, graph_id)
+    if row is None:
+        raise NotFound(f"Failed to {action}, process graph <{graph_id}> not found")
+    await auth.require_member(call.pool, row["colony_name"], call.signer)
+    return row
+
+
+async def get_processgraph(call: Call) -> Any:
+    row = await _member_graph(call, "get process graph")
+    members = (await store.members(call.pool, [row["processgraph_id"]]))[row["processgraph_id"]]
+    nodes, edges = store.layout(members, row["root_process_ids"])
+    return store.to_graph(row, store.process_ids(row, members), nodes, edges)
+
+
+async def list_processgraphs(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer)
+    count = require_count(call.msg.int("count"), "count", wire.MAX_COUNT)
+    state = call.msg.int("state")
+    if state not in STATE_NAMES:
+        raise BadRequest("Failed to get process graphs, invalid state (0 waiting, 1 running, 2 successful, "
+                         "3 failed, 4 cancelled)")
+    rows = await store.list_by_state(call.pool, colony, state, count)
+    members = await store.members(call.pool, [r["processgraph_id"] for r in rows])
+    return [store.to_graph(r, store.process_ids(r, members[r["processgraph_id"]])) for r in rows]
+
+
+async def remove_processgraph(call: Call) -> Any:
+    row = await _member_graph(call, "remove process graph")
+    graph_id = row["processgraph_id"]
+    async with call.pool.acquire() as con, con.transaction():
+        if await store.lock(con, graph_id) is None:
+            raise NotFound(f"Failed to remove process graph, process graph <{graph_id}> not found")
+        if await store.has_running_member(con, graph_id):
+            raise BadRequest(
+                "Failed to remove process graph, some of its processes are running; cancel it first"
+            )
+        await store.remove(con, graph_id)
+    return {}
+
+
+async def remove_all_processgraphs(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_colony_owner(call.pool, colony, call.signer)
+    state = call.msg.int("state")
+    if state not in (wire.NOTSET, wire.WAITING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
+        raise BadRequest(
+            "Failed to remove process graphs, invalid state (use -1 for all, 0 waiting, 2 successful, "
+            "3 failed, 4 cancelled; running graphs cannot be removed this way)"
+        )
+    await store.remove_all(call.pool, colony, state)
+    return {}
+
+
+async def cancel_processgraph(call: Call) -> Any:
+    row = await _member_graph(call, "cancel process graph")
+    graph_id = row["processgraph_id"]
+    async with call.pool.acquire() as con, con.transaction():
+        locked = await store.lock(con, graph_id)
+        if locked is None:
+            raise NotFound(f"Failed to cancel process graph, process graph <{graph_id}> not found")
+        if locked["state"] in (wire.SUCCESS, wire.CANCELLED):
+            raise BadRequest(
+                f"Failed to cancel process graph, it has already ended ({STATE_NAMES[locked['state']]})"
+            )
+        await store.cancel_graph(con, graph_id)
+    return {}
+
+
+async def add_child(call: Call) -> Any:
+    graph_id = call.msg.str("processgraphid")
+    parent_id = call.msg.str("parentprocessid")
+    child_id = call.msg.str("childprocessid")
+    insert = call.msg.bool("insert")
+    spec = call.msg.model("spec", FuncSpec)
+    for value, field in ((graph_id, "processgraphid"), (parent_id, "parentprocessid")):
+        if not value:
+            raise BadRequest(f"Failed to add child, {field} is required")
+    if not spec.nodename:
+        raise BadRequest("Failed to add child, spec.nodename is required")
+    graph = await store.get_row(call.pool, graph_id)
+    if graph is None:
+        raise NotFound(f"Failed to add child, process graph <{graph_id}> not found")
+    colony = graph["colony_name"]
+    member = await auth.require_member(call.pool, colony, call.signer)
+    if spec.conditions.colonyname and spec.conditions.colonyname != colony:
+        raise BadRequest(
+            f"Failed to add child, spec.conditions.colonyname <{spec.conditions.colonyname}> is not the "
+            f"colony of the process graph <{colony}>"
+        )
+    spec.conditions.colonyname = colony
+    validate_spec(spec, "spec")
+    async with call.pool.acquire() as con, con.transaction():
+        locked = await store.lock(con, graph_id)
+        if locked is None:
+            raise NotFound(f"Failed to add child, process graph <{graph_id}> not found")
+        if locked["state"] != wire.WAITING:
+            raise BadRequest(
+                f"Failed to add child, the process graph has already ended ({STATE_NAMES[locked['state']]})"
+            )
+        parent = await process_store.get_row(con, parent_id)
+        if parent is None or parent["processgraph_id"] != graph_id:
+            raise BadRequest(
+                f"Failed to add child, parent process <{parent_id}> is not part of process graph <{graph_id}>"
+            )
+        if parent["state"] not in (wire.WAITING, wire.RUNNING):
+            raise BadRequest(f"Failed to add child, the parent process is {STATE_NAMES[parent['state']]}; "
+                             "children can only be added to a waiting or running process")
+        if member.kind == "executor" and parent["assigned_executor_id"] != call.signer:
+            raise Forbidden("Failed to add child, only the executor the parent process is assigned to (or a "
+                            "user of the colony) may add children to it")
+        if child_id:
+            child = await process_store.get_row(con, child_id)
+            if child is None or child["processgraph_id"] != graph_id:
+                raise BadRequest(f"Failed to add child, child process <{child_id}> is not part of process "
+                                 f"graph <{graph_id}>")
+            if not insert and not (child["state"] == wire.WAITING and child["wait_for_parents"]):
+                raise BadRequest("Failed to add child, the child process has already started or ended; it "
+                                 "can no longer get a new parent")
+        new_id = await store.add_child(
+            con,
+            graph_id=graph_id,
+            parent=parent,
+            child_id=child_id,
+            insert=insert,
+            spec=spec,
+            initiator_id=call.signer,
+            initiator_name=member.name,
+            submitted_ns=time.time_ns(),
+        )
+        row = await process_store.get_row(con, new_id)
+    return process_store.to_process(row)
+
+
+HANDLERS = {
+    "submitworkflowspecmsg": submit_workflow,
+    "getprocessgraphmsg": get_processgraph,
+    "getprocessgraphsmsg": list_processgraphs,
+    "removeprocessgraphmsg": remove_processgraph,
+    "removeallprocessgraphsmsg": remove_all_processgraphs,
+    "cancelprocessgraphmsg": cancel_processgraph,
+    "addchildmsg": add_child,
+}

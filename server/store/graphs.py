@@ -1,0 +1,522 @@
+"""Process graphs (workflows): submit, resolution after a close, cascades, add_child, reads, removal.
+
+Locking rule: a transaction that changes a graph's processes locks the graph row first
+(``lock``), then its processes. Assign does not touch the graph row: a graph's stored state is
+``WAITING`` while it is active and its final state once it ends, and whether an active graph is
+running is computed when it is read (``EFFECTIVE_STATE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pycolonies import wire
+from pycolonies.codec import WireDict
+from pycolonies.models import FuncSpec
+from server.scheduler import graph_plan, wakeups
+from server.scheduler.resources import parse_cpu, parse_memory
+from server.store import Executor as Db
+from server.store import events
+from server.store import processes as process_store
+
+FINAL_STATES = (wire.SUCCESS, wire.FAILED, wire.CANCELLED)
+
+# The wire state of graph ``g``: the stored final state, or RUNNING/WAITING for an active graph.
+EFFECTIVE_STATE = """CASE WHEN g.state = 0 AND EXISTS (
+        SELECT 1 FROM processes m WHERE m.processgraph_id = g.processgraph_id AND m.state IN (1, 2))
+    THEN 1 ELSE g.state END"""
+GRAPH_COLUMNS = f"""g.processgraph_id, g.colony_name, g.initiator_id, g.initiator_name, g.root_process_ids,
+    g.state AS stored_state, {EFFECTIVE_STATE} AS state, g.submission_time, g.end_time,
+    (SELECT min(m.start_time) FROM processes m WHERE m.processgraph_id = g.processgraph_id) AS start_time"""
+
+STATE_COLOURS = {
+    wire.WAITING: "#eee8d8",
+    wire.RUNNING: "#4689cd",
+    wire.SUCCESS: "#92d050",
+    wire.FAILED: "#cb4239",
+    wire.CANCELLED: "#f5a623",
+}
+
+
+@dataclass
+class Member:
+    process_id: str
+    nodename: str
+    state: int
+    parents: list[str]
+    children: list[str]
+
+
+# -- submit ---------------------------------------------------------------------------------------
+
+
+async def insert_workflow(
+    db: Db,
+    *,
+    colony_name: str,
+    initiator_id: str,
+    specs: Sequence[FuncSpec],
+    nodes: Sequence[graph_plan.Node],
+    submitted_ns: int,
+    root_input: list[Any] | None = None,
+    root_args: list[Any] | None = None,
+) -> WireDict | None:
+    """Create the graph and all its processes; call inside a transaction. Roots are ready at once
+    (their executors are woken on commit), the others wait for their parents. ``root_input`` and
+    ``root_args`` replace the roots' input and args (crons, generators). Returns the graph, or
+    None when the initiator is not a member of the colony (nothing is written)."""
+    initiator_name = await db.fetchval(
+        process_store.MEMBER_NAME_SQL.format(colony="$1", signer="$2"), colony_name, initiator_id
+    )
+    if initiator_name is None:
+        return None
+    graph_id = process_store.new_id()
+    submitted = process_store.time_from_ns(submitted_ns)
+    ids = [process_store.new_id() for _ in specs]
+    rows: list[dict[str, Any]] = []
+    env_rows: list[dict[str, Any]] = []
+    for spec, node, process_id in zip(specs, nodes, ids, strict=True):
+        spec.conditions.colonyname = colony_name
+        stored = spec.to_wire()
+        if node.is_root and root_args is not None:
+            stored["args"] = list(root_args)
+        env = stored.pop("env", None) or {}
+        stored["env"] = {}
+        ready = node.is_root
+        rows.append({
+            "process_id": process_id,
+            "executor_type": spec.conditions.executortype,
+            "executor_names": [n for n in (spec.conditions.executornames or []) if n],
+            "location_name": spec.conditions.locationname,
+            "cpu_millis": parse_cpu(spec.conditions.cpu),
+            "memory_bytes": parse_memory(spec.conditions.mem),
+            "funcname": spec.funcname,
+            "label": spec.label,
+            "priority": spec.priority,
+            "priority_time": submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS,
+            "wait_deadline": (
+                (submitted + timedelta(seconds=spec.maxwaittime)).isoformat()
+                if ready and spec.maxwaittime > 0 else None
+            ),
+            "max_wait_time": spec.maxwaittime,
+            "max_exec_time": spec.maxexectime,
+            "max_retries": spec.maxretries,
+            "spec": stored,
+            "wait_for_parents": not ready,
+            "parents": [ids[p] for p in node.parents],
+            "children": [ids[c] for c in node.children],
+            "input": list(root_input) if ready and root_input is not None else [],
+        })
+        for key, value in env.items():
+            env_rows.append({
+                "attribute_id": process_store.attribute_id(process_id, key, wire.ENV),
+                "target_id": process_id,
+                "key": key,
+                "value": value,
+            })
+    roots = [ids[n.index] for n in nodes if n.is_root]
+    await db.execute(
+        """INSERT INTO processgraphs (processgraph_id, colony_name, initiator_id, initiator_name,
+                                      root_process_ids, state, submission_time)
+           VALUES ($1, $2, $3, $4, $5, 0, $6)""",
+        graph_id, colony_name, initiator_id, initiator_name, roots, submitted,
+    )
+    await db.execute(
+        f"""
+        WITH inserted AS (
+            INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
+                cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
+                priority_time, submission_time, wait_deadline, max_wait_time, max_exec_time, max_retries,
+                spec, processgraph_id, wait_for_parents, parents, children, input)
+            SELECT r.process_id, $2, r.executor_type, r.executor_names, r.location_name, r.cpu_millis,
+                   r.memory_bytes, $3, $4, r.funcname, r.label, r.priority, r.priority_time, $5,
+                   r.wait_deadline, r.max_wait_time, r.max_exec_time, r.max_retries, r.spec, $6,
+                   r.wait_for_parents, r.parents, r.children, r.input
+              FROM jsonb_to_recordset($1::jsonb) AS r(
+                   process_id text, executor_type text, executor_names text[], location_name text,
+                   cpu_millis bigint, memory_bytes bigint, funcname text, label text, priority integer,
+                   priority_time bigint, wait_deadline timestamptz, max_wait_time integer,
+                   max_exec_time integer, max_retries integer, spec jsonb, wait_for_parents boolean,
+                   parents text[], children text[], input jsonb)
+            RETURNING process_id, state, colony_name, executor_type, wait_for_parents),
+        env AS (
+            INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
+                                    key, value)
+            SELECT e.attribute_id, e.target_id, $2, $6, {wire.ENV}, e.key, e.value
+              FROM jsonb_to_recordset($7::jsonb) AS e(attribute_id text, target_id text, key text, value text)
+            RETURNING 1),
+        wake AS (
+            SELECT pg_notify('{wakeups.CHANNEL}', t.topic)
+              FROM (SELECT DISTINCT colony_name || chr(31) || executor_type AS topic
+                      FROM inserted WHERE NOT wait_for_parents) t),
+        event AS (SELECT {events.notify_sql("inserted")} FROM inserted)
+        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM env), (SELECT count(*) FROM wake),
+               (SELECT count(*) FROM event)
+        """,
+        rows, colony_name, initiator_id, initiator_name, submitted, graph_id, env_rows,
+    )
+    children = {pid: [ids[c] for c in node.children] for pid, node in zip(ids, nodes, strict=True)}
+    return to_graph(
+        {
+            "processgraph_id": graph_id,
+            "colony_name": colony_name,
+            "initiator_id": initiator_id,
+            "initiator_name": initiator_name,
+            "root_process_ids": roots,
+            "state": wire.WAITING,
+            "submission_time": submitted,
+            "start_time": None,
+            "end_time": None,
+        },
+        graph_plan.reachable_order(roots, children),
+    )
+
+
+def to_graph(
+    row: Any, processids: list[str], nodes: list[Any] | None = None, edges: list[Any] | None = None
+) -> WireDict:
+    return WireDict(
+        processgraphid=row["processgraph_id"],
+        initiatorid=row["initiator_id"],
+        initiatorname=row["initiator_name"],
+        colonyname=row["colony_name"],
+        rootprocessids=list(row["root_process_ids"]),
+        state=row["state"],
+        submissiontime=wire.format_time(row["submission_time"]),
+        starttime=wire.format_time(row["start_time"]),
+        endtime=wire.format_time(row["end_time"]),
+        processids=processids,
+        nodes=nodes or [],
+        edges=edges or [],
+    )
+
+
+# -- locking and resolution -----------------------------------------------------------------------
+
+
+async def lock(db: Db, graph_id: str) -> Any:
+    """Lock the graph row for the rest of the transaction; its stored columns, or None."""
+    return await db.fetchrow(
+        "SELECT processgraph_id, colony_name, state FROM processgraphs WHERE processgraph_id = $1 FOR UPDATE",
+        graph_id,
+    )
+
+
+async def lock_graphs_of_expired(db: Db) -> None:
+    """Lock (in id order) the graphs whose processes the deadline sweeper is about to change."""
+    await db.execute(
+        """SELECT 1 FROM processgraphs WHERE processgraph_id IN (
+               SELECT processgraph_id FROM processes
+                WHERE processgraph_id <> ''
+                  AND ((state = 1 AND exec_deadline IS NOT NULL AND exec_deadline <= clock_timestamp())
+                    OR (state = 0 AND wait_deadline IS NOT NULL AND wait_deadline <= clock_timestamp())))
+            ORDER BY processgraph_id FOR UPDATE"""
+    )
+
+
+_RELEASE_CHILDREN = f"""
+WITH ready AS (
+    UPDATE processes c
+       SET wait_for_parents = false,
+           input = coalesce((
+               SELECT jsonb_agg(o.elem ORDER BY par.ord, o.ord)
+                 FROM unnest(c.parents) WITH ORDINALITY AS par (pid, ord)
+                 JOIN processes pp ON pp.process_id = par.pid
+                 CROSS JOIN LATERAL jsonb_array_elements(
+                     CASE jsonb_typeof(pp.output) WHEN 'array' THEN pp.output ELSE '[]'::jsonb END)
+                     WITH ORDINALITY AS o (elem, ord)), '[]'::jsonb),
+           wait_deadline = CASE WHEN c.max_wait_time > 0
+                                THEN clock_timestamp() + make_interval(secs => c.max_wait_time) END
+     WHERE c.process_id = ANY($1::text[]) AND c.state = 0 AND c.wait_for_parents
+       AND NOT EXISTS (SELECT 1 FROM unnest(c.parents) AS par (pid)
+                         LEFT JOIN processes pp ON pp.process_id = par.pid
+                        WHERE pp.state IS DISTINCT FROM {wire.SUCCESS})
+    RETURNING c.process_id, c.state, c.colony_name, c.executor_type),
+wake AS (
+    SELECT pg_notify('{wakeups.CHANNEL}', t.topic)
+      FROM (SELECT DISTINCT colony_name || chr(31) || executor_type AS topic FROM ready) t),
+event AS (SELECT {events.notify_sql("ready")} FROM ready)
+SELECT (SELECT count(*) FROM ready) AS ready, (SELECT count(*) FROM wake), (SELECT count(*) FROM event)
+"""
+
+_FINISH_IF_ALL_SUCCEEDED = f"""
+UPDATE processgraphs g SET state = {wire.SUCCESS}, end_time = clock_timestamp()
+ WHERE g.processgraph_id = $1 AND g.state = 0
+   AND NOT EXISTS (SELECT 1 FROM processes m WHERE m.processgraph_id = $1 AND m.state <> {wire.SUCCESS})
+"""
+
+
+async def after_success(db: Db, process: Any) -> int:
+    """In the closing transaction, with the graph locked: children whose parents have all
+    succeeded become ready, with their parents' outputs (in dependency order) as input, and
+    their executors are woken; the graph succeeds when every member has. Returns children made ready."""
+    ready = await db.fetchval(_RELEASE_CHILDREN, list(process["children"]))
+    await db.execute(_FINISH_IF_ALL_SUCCEEDED, process["processgraph_id"])
+    return int(ready)
+
+
+# Pending descendants of the seed processes, each with the first seed (by name) that blocks it.
+_SETTLE_DESCENDANTS = f"""
+WITH RECURSIVE seeds AS (
+    SELECT process_id, children, coalesce(nullif(spec->>'nodename', ''), funcname) AS name
+      FROM processes WHERE process_id = ANY($1::text[])),
+down (process_id, cause_id, cause_name) AS (
+    SELECT c.pid, s.process_id, s.name FROM seeds s, unnest(s.children) AS c (pid)
+    UNION
+    SELECT c.pid, d.cause_id, d.cause_name
+      FROM down d JOIN processes p ON p.process_id = d.process_id, unnest(p.children) AS c (pid)),
+cause AS (
+    SELECT DISTINCT ON (process_id) process_id, cause_id, cause_name FROM down
+     ORDER BY process_id, cause_name, cause_id),
+settled AS (
+    UPDATE processes p
+       SET state = $2, end_time = clock_timestamp(), wait_deadline = NULL, exec_deadline = NULL,
+           errors = jsonb_build_array(format($3, cause.cause_name, cause.cause_id))
+      FROM cause
+     WHERE p.process_id = cause.process_id AND p.state = {wire.WAITING}
+    RETURNING p.process_id, p.state, p.colony_name, p.executor_type),
+event AS (SELECT {events.notify_sql("settled")} FROM settled)
+SELECT (SELECT count(*) FROM settled), (SELECT count(*) FROM event)
+"""
+
+
+async def fail_descendants(db: Db, failed_ids: Sequence[str], graph_ids: Sequence[str]) -> None:
+    """With the graphs locked: the pending descendants of processes that failed for good fail
+    too, with an error naming the failed ancestor (processes that already ran keep their state),
+    and the graphs are FAILED (unless already ended)."""
+    if failed_ids:
+        await db.execute(
+            _SETTLE_DESCENDANTS, list(failed_ids), wire.FAILED,
+            "Not run: its ancestor <%s> (process %s) failed",
+        )
+    await db.execute(
+        f"""UPDATE processgraphs SET state = {wire.FAILED}, end_time = clock_timestamp()
+             WHERE processgraph_id = ANY($1::text[]) AND state = 0""",
+        list(graph_ids),
+    )
+
+
+async def cancel_descendants(db: Db, cancelled_ids: Sequence[str]) -> None:
+    await db.execute(
+        _SETTLE_DESCENDANTS, list(cancelled_ids), wire.CANCELLED,
+        "Cancelled: its ancestor <%s> (process %s) was cancelled",
+    )
+
+
+_CANCEL_PROCESSES = f"""
+WITH cancelled AS (
+    UPDATE processes SET state = {wire.CANCELLED}, end_time = clock_timestamp(), exec_deadline = NULL,
+           wait_deadline = NULL
+     WHERE {{where}} AND state IN ({wire.WAITING}, {wire.RUNNING})
+    RETURNING process_id, state, colony_name, executor_type, processgraph_id),
+event AS (SELECT {events.notify_sql("cancelled")} FROM cancelled)
+SELECT process_id, processgraph_id, (SELECT count(*) FROM event) AS events FROM cancelled
+"""
+
+
+async def cancel_process(db: Db, process_id: str) -> list[str]:
+    """WAITING/RUNNING -> CANCELLED (a running one keeps its assignee, whose close is then refused);
+    for a graph member, lock the graph first. Returns the ids cancelled ([] if it had ended)."""
+    rows = await db.fetch(_CANCEL_PROCESSES.format(where="process_id = $1"), process_id)
+    return [r["process_id"] for r in rows]
+
+
+async def cancel_graph(db: Db, graph_id: str) -> int:
+    """With the graph locked: cancel every waiting or running member; an active graph becomes
+    CANCELLED (a FAILED one stays FAILED). Returns the number of processes cancelled."""
+    rows = await db.fetch(_CANCEL_PROCESSES.format(where="processgraph_id = $1"), graph_id)
+    await mark_cancelled(db, graph_id)
+    return len(rows)
+
+
+async def mark_cancelled(db: Db, graph_id: str) -> None:
+    await db.execute(
+        f"""UPDATE processgraphs SET state = {wire.CANCELLED}, end_time = clock_timestamp()
+             WHERE processgraph_id = $1 AND state = 0""",
+        graph_id,
+    )
+
+
+# -- add_child ------------------------------------------------------------------------------------
+
+
+async def add_child(
+    db: Db,
+    *,
+    graph_id: str,
+    parent: Any,
+    child_id: str,
+    insert: bool,
+    spec: FuncSpec,
+    initiator_id: str,
+    initiator_name: str,
+    submitted_ns: int,
+) -> str:
+    """With the graph locked and the parent checked: a new WAITING process that waits for
+    ``parent``. ``insert`` splices it between the parent and all the parent's children; otherwise
+    it is an extra child of the parent, and also a parent of ``child_id`` when given."""
+    process_id = process_store.new_id()
+    stored = spec.to_wire()
+    env = stored.pop("env", None) or {}
+    stored["env"] = {}
+    old_children = list(parent["children"])
+    new_children = old_children if insert else ([child_id] if child_id else [])
+    await db.execute(
+        """INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
+               cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
+               priority_time, submission_time, max_wait_time, max_exec_time, max_retries, spec,
+               processgraph_id, wait_for_parents, parents, children)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                   true, $20, $21)""",
+        process_id, spec.conditions.colonyname, spec.conditions.executortype,
+        [n for n in (spec.conditions.executornames or []) if n], spec.conditions.locationname,
+        parse_cpu(spec.conditions.cpu), parse_memory(spec.conditions.mem), initiator_id, initiator_name,
+        spec.funcname, spec.label, spec.priority, submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS,
+        process_store.time_from_ns(submitted_ns), spec.maxwaittime, spec.maxexectime, spec.maxretries,
+        stored, graph_id, [parent["process_id"]], new_children,
+    )
+    if env:
+        await db.execute(
+            f"""INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
+                                        key, value)
+                SELECT e.attribute_id, $2, $3, $4, {wire.ENV}, e.key, e.value
+                  FROM unnest($1::text[], $5::text[], $6::text[]) AS e (attribute_id, key, value)""",
+            [process_store.attribute_id(process_id, k, wire.ENV) for k in env], process_id,
+            spec.conditions.colonyname, graph_id, list(env), list(env.values()),
+        )
+    if insert:
+        await db.execute(
+            "UPDATE processes SET children = ARRAY[$2] WHERE process_id = $1",
+            parent["process_id"], process_id,
+        )
+        await db.execute(
+            "UPDATE processes SET parents = array_replace(parents, $2, $3) "
+            "WHERE process_id = ANY($1::text[])",
+            old_children, parent["process_id"], process_id,
+        )
+    else:
+        await db.execute(
+            "UPDATE processes SET children = array_append(children, $2) WHERE process_id = $1",
+            parent["process_id"], process_id,
+        )
+        if child_id:
+            await db.execute(
+                "UPDATE processes SET parents = array_append(parents, $2) WHERE process_id = $1",
+                child_id, process_id,
+            )
+    return process_id
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+async def get_row(db: Db, graph_id: str) -> Any:
+    return await db.fetchrow(
+        f"SELECT {GRAPH_COLUMNS} FROM processgraphs g WHERE g.processgraph_id = $1", graph_id
+    )
+
+
+async def members(db: Db, graph_ids: Sequence[str]) -> dict[str, list[Member]]:
+    rows = await db.fetch(
+        """SELECT processgraph_id, process_id, coalesce(nullif(spec->>'nodename', ''), funcname) AS nodename,
+                  state, parents, children
+             FROM processes WHERE processgraph_id = ANY($1::text[]) ORDER BY priority_time, process_id""",
+        list(graph_ids),
+    )
+    found: dict[str, list[Member]] = {gid: [] for gid in graph_ids}
+    for r in rows:
+        found[r["processgraph_id"]].append(
+            Member(r["process_id"], r["nodename"], r["state"], list(r["parents"]), list(r["children"]))
+        )
+    return found
+
+
+def process_ids(row: Any, graph_members: list[Member]) -> list[str]:
+    """Every member, those reachable from the roots first in depth-first order (as the reference)."""
+    children = {m.process_id: m.children for m in graph_members}
+    order = graph_plan.reachable_order(row["root_process_ids"], children)
+    seen = set(order)
+    return order + [m.process_id for m in graph_members if m.process_id not in seen]
+
+
+def layout(graph_members: list[Member], roots: Sequence[str]) -> tuple[list[Any], list[Any]]:
+    """UI nodes and edges (protocol.md §6.9): levels by depth, siblings spread by 200 px."""
+    by_id = {m.process_id: m for m in graph_members}
+    depth = graph_plan.depths(roots, {m.process_id: m.children for m in graph_members})
+    levels: dict[int, list[Member]] = {}
+    for m in graph_members:
+        levels.setdefault(depth.get(m.process_id, 0), []).append(m)
+    widest = max((len(level) for level in levels.values()), default=1)
+    nodes: list[Any] = []
+    for level, level_members in sorted(levels.items()):
+        offset = (widest - len(level_members)) * 100
+        for i, m in enumerate(level_members):
+            kind = "input" if not m.parents else ("output" if not m.children else "")
+            nodes.append({
+                "id": m.process_id,
+                "data": {"label": m.nodename},
+                "position": {"x": offset + i * 200, "y": level * 80},
+                "type": kind,
+                "style": {"color": "", "background": STATE_COLOURS.get(m.state, "")},
+            })
+    edges = [
+        {"id": f"{m.process_id}-{child}", "source": m.process_id, "target": child,
+         "animated": m.state == wire.RUNNING}
+        for m in graph_members for child in m.children if child in by_id
+    ]
+    return nodes, edges
+
+
+def _state_filter(state: int) -> str:
+    if state in FINAL_STATES:
+        return f"g.state = {state}"
+    running = ("EXISTS (SELECT 1 FROM processes m "
+               "WHERE m.processgraph_id = g.processgraph_id AND m.state IN (1, 2))")
+    return f"g.state = 0 AND {'' if state == wire.RUNNING else 'NOT '}{running}"
+
+
+async def list_by_state(db: Db, colony_name: str, state: int, count: int) -> list[Any]:
+    return await db.fetch(
+        f"""SELECT {GRAPH_COLUMNS} FROM processgraphs g
+             WHERE g.colony_name = $1 AND {_state_filter(state)}
+             ORDER BY g.submission_time DESC, g.processgraph_id LIMIT $2""",
+        colony_name,
+        count,
+    )
+
+
+async def has_running_member(db: Db, graph_id: str) -> bool:
+    return bool(await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM processes WHERE processgraph_id = $1 AND state = 1)", graph_id
+    ))
+
+
+async def remove(db: Db, graph_id: str) -> None:
+    """With the graph locked and no member running: delete it and its processes."""
+    await db.execute("DELETE FROM processes WHERE processgraph_id = $1", graph_id)
+    await db.execute("DELETE FROM processgraphs WHERE processgraph_id = $1", graph_id)
+
+
+async def remove_all(db: Db, colony_name: str, state: int) -> int:
+    """Delete the colony's graphs in ``state`` (-1: all) that have no running process, with their
+    processes. Returns how many graphs were deleted."""
+    condition = "true" if state == wire.NOTSET else _state_filter(state)
+    rows = await db.fetch(
+        f"""
+        WITH doomed AS (
+            SELECT g.processgraph_id FROM processgraphs g
+             WHERE g.colony_name = $1 AND {condition}
+               AND NOT EXISTS (SELECT 1 FROM processes m
+                                WHERE m.processgraph_id = g.processgraph_id AND m.state = 1)
+               FOR UPDATE OF g SKIP LOCKED),
+        gone AS (DELETE FROM processes WHERE processgraph_id IN (SELECT processgraph_id FROM doomed))
+        DELETE FROM processgraphs WHERE processgraph_id IN (SELECT processgraph_id FROM doomed)
+        RETURNING processgraph_id
+        """,
+        colony_name,
+    )
+    return len(rows)
+
