@@ -12,6 +12,9 @@ CREATE TABLE processgraphs (
     end_time          timestamptz
 );
 CREATE INDEX processgraphs_by_state ON processgraphs (colony_name, state, submission_time DESC);
+-- How many parents of a workflow process have not succeeded yet; it becomes ready at 0.
+ALTER TABLE processes ADD COLUMN pending_parents integer NOT NULL DEFAULT 0;
+
 -- A graph's members, found by the graph id every process of it carries.
 CREATE INDEX processes_by_graph ON processes (processgraph_id, state) WHERE processgraph_id <> '';
 

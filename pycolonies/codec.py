@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -37,66 +38,170 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def coerce(hint: Any, value: Any, path: str) -> Any:
-    """Check ``value`` against the type ``hint`` and convert it; raise FieldError otherwise."""
+class _Bad(Exception):
+    """Raised inside the compiled decoders; ``parts`` is the path below the failing decoder."""
+
+    def __init__(self, expected: str) -> None:
+        self.expected = expected
+        self.parts: list[str] = []
+
+
+Decoder = Callable[[Any], Any]
+
+
+def _simple(kind: type, expected: str) -> Decoder:
+    def decode(value: Any) -> Any:
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+            return value
+        raise _Bad(expected)
+
+    return decode
+
+
+def _decode_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _Bad("an integer")
+
+
+def _decode_float(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise _Bad("a number")
+
+
+def _decode_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            return wire.parse_time(value)
+        except ValueError:
+            pass
+    raise _Bad("an RFC 3339 timestamp")
+
+
+def _decode_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return list(value)
+    raise _Bad("a list")
+
+
+def _decode_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return dict(value)
+    raise _Bad("an object")
+
+
+def _prefixed(bad: _Bad, part: str) -> _Bad:
+    bad.parts.insert(0, part)
+    return bad
+
+
+@cache
+def _decoder(hint: Any) -> Decoder:
+    """A function that checks a decoded JSON value against ``hint`` and converts it (compiled once
+    per type: the hot path does no type introspection and builds no path strings)."""
     origin = get_origin(hint)
     if hint is Any:
-        return value
+        return lambda value: value
     if origin in (Union, types.UnionType):
         options = get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        concrete = [opt for opt in options if opt is not type(None)]
-        if len(concrete) == 1:
-            return coerce(concrete[0], value, path)
-        for opt in concrete:
-            try:
-                return coerce(opt, value, path)
-            except FieldError:
-                continue
-        raise FieldError(path, " or ".join(_describe(o) for o in concrete))
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise FieldError(path, "a string")
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise FieldError(path, "a boolean")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise FieldError(path, "an integer")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise FieldError(path, "a number")
-    if hint is datetime:
-        if isinstance(value, str):
-            try:
-                return wire.parse_time(value)
-            except ValueError as exc:
-                raise FieldError(path, "an RFC 3339 timestamp") from exc
-        raise FieldError(path, "an RFC 3339 timestamp")
+        optional = type(None) in options
+        concrete = [_decoder(opt) for opt in options if opt is not type(None)]
+        expected = " or ".join(_describe(o) for o in options if o is not type(None))
+
+        def decode_union(value: Any) -> Any:
+            if value is None and optional:
+                return None
+            for decode in concrete:
+                try:
+                    return decode(value)
+                except _Bad as bad:
+                    if len(concrete) == 1:
+                        raise bad from None
+            raise _Bad(expected)
+
+        return decode_union
+    simple = {str: _simple(str, "a string"), bool: _simple(bool, "a boolean"), int: _decode_int,
+              float: _decode_float, datetime: _decode_time}
+    if hint in simple:
+        return simple[hint]
     if origin is list:
-        if not isinstance(value, list):
-            raise FieldError(path, "a list")
         (item_hint,) = get_args(hint) or (Any,)
         if item_hint is Any:
-            return list(value)
-        return [coerce(item_hint, item, f"{path}[{i}]") for i, item in enumerate(value)]
+            return _decode_list
+        decode_item = _decoder(item_hint)
+
+        def decode_list(value: Any) -> list[Any]:
+            if not isinstance(value, list):
+                raise _Bad("a list")
+            out = []
+            for i, item in enumerate(value):
+                try:
+                    out.append(decode_item(item))
+                except _Bad as bad:
+                    raise _prefixed(bad, f"[{i}]") from None
+            return out
+
+        return decode_list
     if origin is dict:
-        if not isinstance(value, dict):
-            raise FieldError(path, "an object")
         _, value_hint = get_args(hint) or (str, Any)
         if value_hint is Any:
-            return dict(value)
-        return {k: coerce(value_hint, v, f"{path}.{k}") for k, v in value.items()}
+            return _decode_dict
+        decode_value = _decoder(value_hint)
+
+        def decode_dict(value: Any) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise _Bad("an object")
+            out = {}
+            for key, item in value.items():
+                try:
+                    out[key] = decode_value(item)
+                except _Bad as bad:
+                    raise _prefixed(bad, f".{key}") from None
+            return out
+
+        return decode_dict
     if dataclasses.is_dataclass(hint):
-        return from_wire(hint, value, path)
-    raise TypeError(f"unsupported type hint {hint!r} at {path}")
+        return _dataclass_decoder(hint)
+    raise TypeError(f"unsupported type hint {hint!r}")
+
+
+def _dataclass_decoder(cls: type) -> Decoder:
+    hints = _hints(cls)
+    plan: list[tuple[str, str, Decoder | None]] = []
+
+    def decode_object(value: Any) -> Any:
+        if not plan:  # compiled on first use, so self-referencing classes work
+            plan.extend((f.name, wire_name(f), _decoder(hints[f.name])) for f in dataclasses.fields(cls))
+        if not isinstance(value, dict):
+            raise _Bad("an object")
+        kwargs: dict[str, Any] = {}
+        for name, key, decode in plan:
+            item = value.get(key)
+            if item is None:
+                continue
+            try:
+                kwargs[name] = decode(item)  # type: ignore[misc]
+            except _Bad as bad:
+                raise _prefixed(bad, f".{key}") from None
+        return cls(**kwargs)
+
+    return decode_object
+
+
+def coerce(hint: Any, value: Any, path: str) -> Any:
+    """Check ``value`` against the type ``hint`` and convert it; raise FieldError otherwise."""
+    try:
+        return _decoder(hint)(value)
+    except _Bad as bad:
+        raise FieldError(_join(path, bad.parts), bad.expected) from None
+
+
+def _join(path: str, parts: list[str]) -> str:
+    joined = path + "".join(parts)
+    return joined[1:] if not path and joined.startswith(".") else joined
 
 
 def _describe(hint: Any) -> str:
@@ -117,15 +222,7 @@ def from_wire(cls: type[T], data: Any, path: str = "") -> T:
         return cls()
     if not isinstance(data, dict):
         raise FieldError(path or cls.__name__, "an object")
-    hints = _hints(cls)
-    kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):
-        key = wire_name(field)
-        value = data.get(key)
-        if value is None:
-            continue
-        kwargs[field.name] = coerce(hints[field.name], value, f"{path}.{key}" if path else key)
-    return cls(**kwargs)
+    return coerce(cls, data, path)
 
 
 class WireDict(dict):
@@ -150,15 +247,29 @@ def to_wire(obj: Any) -> Any:
     return obj
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@cache
+def _encoder_plan(cls: type) -> list[tuple[str, str, bool, bool]]:
+    """Per field: attribute, wire key, omitempty, and whether None means Go's zero time."""
+    hints = _hints(cls)
+    return [
+        (f.name, wire_name(f), bool(f.metadata.get("omitempty")), hints[f.name] == (datetime | None))
+        for f in dataclasses.fields(cls)
+    ]
+
+
 def dataclass_to_wire(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    hints = _hints(type(obj))
-    for field in dataclasses.fields(obj):
-        value = getattr(obj, field.name)
-        if value is None and hints[field.name] == (datetime | None):
-            out[wire_name(field)] = wire.ZERO_TIME
-        elif field.metadata.get("omitempty") and not value:
+    for name, key, omitempty, zero_time in _encoder_plan(type(obj)):
+        value = getattr(obj, name)
+        if value is None and zero_time:
+            out[key] = wire.ZERO_TIME
+        elif omitempty and not value:
             continue
+        elif isinstance(value, _PLAIN):
+            out[key] = value
         else:
-            out[wire_name(field)] = to_wire(value)
+            out[key] = to_wire(value)
     return out

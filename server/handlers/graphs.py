@@ -136,10 +136,9 @@ async def add_child(call: Call) -> Any:
             raise BadRequest(f"Failed to add child, {field} is required")
     if not spec.nodename:
         raise BadRequest("Failed to add child, spec.nodename is required")
-    graph = await store.get_row(call.pool, graph_id)
-    if graph is None:
+    colony = await store.colony_of(call.pool, graph_id)
+    if colony is None:
         raise NotFound(f"Failed to add child, process graph <{graph_id}> not found")
-    colony = graph["colony_name"]
     member = await auth.require_member(call.pool, colony, call.signer)
     if spec.conditions.colonyname and spec.conditions.colonyname != colony:
         raise BadRequest(
@@ -148,46 +147,55 @@ async def add_child(call: Call) -> Any:
         )
     spec.conditions.colonyname = colony
     validate_spec(spec, "spec")
-    async with call.pool.acquire() as con, con.transaction():
-        locked = await store.lock(con, graph_id)
-        if locked is None:
-            raise NotFound(f"Failed to add child, process graph <{graph_id}> not found")
-        if locked["state"] != wire.WAITING:
-            raise BadRequest(
-                f"Failed to add child, the process graph has already ended ({STATE_NAMES[locked['state']]})"
-            )
-        parent = await process_store.get_row(con, parent_id)
-        if parent is None or parent["processgraph_id"] != graph_id:
-            raise BadRequest(
-                f"Failed to add child, parent process <{parent_id}> is not part of process graph <{graph_id}>"
-            )
-        if parent["state"] not in (wire.WAITING, wire.RUNNING):
-            raise BadRequest(f"Failed to add child, the parent process is {STATE_NAMES[parent['state']]}; "
-                             "children can only be added to a waiting or running process")
-        if member.kind == "executor" and parent["assigned_executor_id"] != call.signer:
-            raise Forbidden("Failed to add child, only the executor the parent process is assigned to (or a "
-                            "user of the colony) may add children to it")
-        if child_id:
-            child = await process_store.get_row(con, child_id)
-            if child is None or child["processgraph_id"] != graph_id:
-                raise BadRequest(f"Failed to add child, child process <{child_id}> is not part of process "
-                                 f"graph <{graph_id}>")
-            if not insert and not (child["state"] == wire.WAITING and child["wait_for_parents"]):
-                raise BadRequest("Failed to add child, the child process has already started or ended; it "
-                                 "can no longer get a new parent")
-        new_id = await store.add_child(
-            con,
-            graph_id=graph_id,
-            parent=parent,
-            child_id=child_id,
-            insert=insert,
-            spec=spec,
-            initiator_id=call.signer,
-            initiator_name=member.name,
-            submitted_ns=time.time_ns(),
+    child = await store.add_child(
+        call.pool,
+        graph_id=graph_id,
+        parent_id=parent_id,
+        child_id=child_id,
+        insert=insert,
+        spec=spec,
+        initiator_id=call.signer,
+        initiator_name=member.name,
+        required_assignee=call.signer if member.kind == "executor" else "",
+        submitted_ns=time.time_ns(),
+    )
+    if child is None:
+        await _explain_add_child_refusal(call, graph_id, parent_id, child_id, insert, member.kind)
+    return child
+
+
+async def _explain_add_child_refusal(
+    call: Call, graph_id: str, parent_id: str, child_id: str, insert: bool, member_kind: str
+) -> None:
+    """The conditional add_child matched nothing: say why (the slow path only)."""
+    graph = await store.get_row(call.pool, graph_id)
+    if graph is None:
+        raise NotFound(f"Failed to add child, process graph <{graph_id}> not found")
+    if graph["state"] not in (wire.WAITING, wire.RUNNING):
+        raise BadRequest(
+            f"Failed to add child, the process graph has already ended ({STATE_NAMES[graph['state']]})"
         )
-        row = await process_store.get_row(con, new_id)
-    return process_store.to_process(row)
+    parent = await process_store.get_row(call.pool, parent_id)
+    if parent is None or parent["processgraph_id"] != graph_id:
+        raise BadRequest(
+            f"Failed to add child, parent process <{parent_id}> is not part of process graph <{graph_id}>"
+        )
+    if parent["state"] not in (wire.WAITING, wire.RUNNING):
+        raise BadRequest(f"Failed to add child, the parent process is {STATE_NAMES[parent['state']]}; "
+                         "children can only be added to a waiting or running process")
+    if member_kind == "executor" and parent["assigned_executor_id"] != call.signer:
+        raise Forbidden("Failed to add child, only the executor the parent process is assigned to (or a "
+                        "user of the colony) may add children to it")
+    if child_id:
+        child = await process_store.get_row(call.pool, child_id)
+        if child is None or child["processgraph_id"] != graph_id:
+            raise BadRequest(
+                f"Failed to add child, child process <{child_id}> is not part of process graph <{graph_id}>"
+            )
+        if not insert and not (child["state"] == wire.WAITING and child["wait_for_parents"]):
+            raise BadRequest("Failed to add child, the child process has already started or ended; it "
+                             "can no longer get a new parent")
+    raise BadRequest("Failed to add child, the process graph changed while adding; try again")
 
 
 HANDLERS = {

@@ -1,9 +1,12 @@
 """Process graphs (workflows): submit, resolution after a close, cascades, add_child, reads, removal.
 
-Locking rule: a transaction that changes a graph's processes locks the graph row first
-(``lock``), then its processes. Assign does not touch the graph row: a graph's stored state is
-``WAITING`` while it is active and its final state once it ends, and whether an active graph is
-running is computed when it is read (``EFFECTIVE_STATE``).
+Concurrency: a child counts its parents that have not succeeded yet (``pending_parents``); each
+successful close decrements its children's counters under their row locks, so concurrent closes
+of a child's parents serialize on the child and the last one makes it ready, with every parent's
+output committed. Changes that touch many processes of a graph (failure cascades, cancellation,
+add_child) lock the graph row first. A graph's stored state is WAITING while it is active and
+FAILED/CANCELLED once it ends that way; whether an active graph is waiting, running or
+successful is computed from its processes when it is read (``EFFECTIVE_STATE``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from pycolonies import wire
 from pycolonies.codec import WireDict
-from pycolonies.models import FuncSpec
+from pycolonies.models import Attribute, FuncSpec
 from server.scheduler import graph_plan, wakeups
 from server.scheduler.resources import parse_cpu, parse_memory
 from server.store import Executor as Db
@@ -24,12 +27,20 @@ from server.store import processes as process_store
 
 FINAL_STATES = (wire.SUCCESS, wire.FAILED, wire.CANCELLED)
 
-# The wire state of graph ``g``: the stored final state, or RUNNING/WAITING for an active graph.
-EFFECTIVE_STATE = """CASE WHEN g.state = 0 AND EXISTS (
-        SELECT 1 FROM processes m WHERE m.processgraph_id = g.processgraph_id AND m.state IN (1, 2))
-    THEN 1 ELSE g.state END"""
+# A graph's processes in states other than SUCCESS, and ones that started (IN lists keep these
+# index scans on (processgraph_id, state)).
+_UNFINISHED = ("EXISTS (SELECT 1 FROM processes m WHERE m.processgraph_id = g.processgraph_id "
+               "AND m.state IN (0, 1, 3, 4))")
+_STARTED = ("EXISTS (SELECT 1 FROM processes m WHERE m.processgraph_id = g.processgraph_id "
+            "AND m.state IN (1, 2))")
+# The wire state of graph ``g``.
+EFFECTIVE_STATE = f"""CASE WHEN g.state <> 0 THEN g.state WHEN NOT {_UNFINISHED} THEN 2
+    WHEN {_STARTED} THEN 1 ELSE 0 END"""
 GRAPH_COLUMNS = f"""g.processgraph_id, g.colony_name, g.initiator_id, g.initiator_name, g.root_process_ids,
-    g.state AS stored_state, {EFFECTIVE_STATE} AS state, g.submission_time, g.end_time,
+    g.state AS stored_state, {EFFECTIVE_STATE} AS state, g.submission_time,
+    coalesce(g.end_time, CASE WHEN g.state = 0 AND NOT {_UNFINISHED}
+        THEN (SELECT max(m.end_time) FROM processes m WHERE m.processgraph_id = g.processgraph_id) END)
+        AS end_time,
     (SELECT min(m.start_time) FROM processes m WHERE m.processgraph_id = g.processgraph_id) AS start_time"""
 
 STATE_COLOURS = {
@@ -107,6 +118,7 @@ async def insert_workflow(
             "spec": stored,
             "wait_for_parents": not ready,
             "parents": [ids[p] for p in node.parents],
+            "pending_parents": len(node.parents),
             "children": [ids[c] for c in node.children],
             "input": list(root_input) if ready and root_input is not None else [],
         })
@@ -130,17 +142,17 @@ async def insert_workflow(
             INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
                 cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
                 priority_time, submission_time, wait_deadline, max_wait_time, max_exec_time, max_retries,
-                spec, processgraph_id, wait_for_parents, parents, children, input)
+                spec, processgraph_id, wait_for_parents, parents, pending_parents, children, input)
             SELECT r.process_id, $2, r.executor_type, r.executor_names, r.location_name, r.cpu_millis,
                    r.memory_bytes, $3, $4, r.funcname, r.label, r.priority, r.priority_time, $5,
                    r.wait_deadline, r.max_wait_time, r.max_exec_time, r.max_retries, r.spec, $6,
-                   r.wait_for_parents, r.parents, r.children, r.input
+                   r.wait_for_parents, r.parents, r.pending_parents, r.children, r.input
               FROM jsonb_to_recordset($1::jsonb) AS r(
                    process_id text, executor_type text, executor_names text[], location_name text,
                    cpu_millis bigint, memory_bytes bigint, funcname text, label text, priority integer,
                    priority_time bigint, wait_deadline timestamptz, max_wait_time integer,
                    max_exec_time integer, max_retries integer, spec jsonb, wait_for_parents boolean,
-                   parents text[], children text[], input jsonb)
+                   parents text[], pending_parents integer, children text[], input jsonb)
             RETURNING process_id, state, colony_name, executor_type, wait_for_parents),
         env AS (
             INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
@@ -198,9 +210,10 @@ def to_graph(
 
 
 async def lock(db: Db, graph_id: str) -> Any:
-    """Lock the graph row for the rest of the transaction; its stored columns, or None."""
+    """Lock the graph row for the rest of the transaction; its id, colony and (effective) state."""
     return await db.fetchrow(
-        "SELECT processgraph_id, colony_name, state FROM processgraphs WHERE processgraph_id = $1 FOR UPDATE",
+        f"""SELECT g.processgraph_id, g.colony_name, g.state AS stored_state, {EFFECTIVE_STATE} AS state
+              FROM processgraphs g WHERE g.processgraph_id = $1 FOR UPDATE OF g""",
         graph_id,
     )
 
@@ -217,11 +230,18 @@ async def lock_graphs_of_expired(db: Db) -> None:
     )
 
 
-_RELEASE_CHILDREN = f"""
+_COUNT_DOWN = """
+UPDATE processes c SET pending_parents = c.pending_parents - 1, wait_for_parents = c.pending_parents > 1
+ WHERE c.process_id = ANY($1::text[]) AND c.state = 0 AND c.wait_for_parents
+RETURNING c.process_id, c.wait_for_parents
+"""
+
+# A separate statement, so its snapshot is taken after the row locks of _COUNT_DOWN were granted:
+# every other parent's close (which held the child's row lock until it committed) is visible.
+_RELEASE = f"""
 WITH ready AS (
     UPDATE processes c
-       SET wait_for_parents = false,
-           input = coalesce((
+       SET input = coalesce((
                SELECT jsonb_agg(o.elem ORDER BY par.ord, o.ord)
                  FROM unnest(c.parents) WITH ORDINALITY AS par (pid, ord)
                  JOIN processes pp ON pp.process_id = par.pid
@@ -230,10 +250,7 @@ WITH ready AS (
                      WITH ORDINALITY AS o (elem, ord)), '[]'::jsonb),
            wait_deadline = CASE WHEN c.max_wait_time > 0
                                 THEN clock_timestamp() + make_interval(secs => c.max_wait_time) END
-     WHERE c.process_id = ANY($1::text[]) AND c.state = 0 AND c.wait_for_parents
-       AND NOT EXISTS (SELECT 1 FROM unnest(c.parents) AS par (pid)
-                         LEFT JOIN processes pp ON pp.process_id = par.pid
-                        WHERE pp.state IS DISTINCT FROM {wire.SUCCESS})
+     WHERE c.process_id = ANY($1::text[])
     RETURNING c.process_id, c.state, c.colony_name, c.executor_type),
 wake AS (
     SELECT pg_notify('{wakeups.CHANNEL}', t.topic)
@@ -242,20 +259,18 @@ event AS (SELECT {events.notify_sql("ready")} FROM ready)
 SELECT (SELECT count(*) FROM ready) AS ready, (SELECT count(*) FROM wake), (SELECT count(*) FROM event)
 """
 
-_FINISH_IF_ALL_SUCCEEDED = f"""
-UPDATE processgraphs g SET state = {wire.SUCCESS}, end_time = clock_timestamp()
- WHERE g.processgraph_id = $1 AND g.state = 0
-   AND NOT EXISTS (SELECT 1 FROM processes m WHERE m.processgraph_id = $1 AND m.state <> {wire.SUCCESS})
-"""
-
 
 async def after_success(db: Db, process: Any) -> int:
-    """In the closing transaction, with the graph locked: children whose parents have all
-    succeeded become ready, with their parents' outputs (in dependency order) as input, and
-    their executors are woken; the graph succeeds when every member has. Returns children made ready."""
-    ready = await db.fetchval(_RELEASE_CHILDREN, list(process["children"]))
-    await db.execute(_FINISH_IF_ALL_SUCCEEDED, process["processgraph_id"])
-    return int(ready)
+    """In the closing transaction: each child counts one more parent done; those whose parents
+    have all succeeded become ready, with their parents' outputs (in dependency order) as input,
+    and their executors are woken. Returns the number of children made ready."""
+    if not process["children"]:
+        return 0
+    counted = await db.fetch(_COUNT_DOWN, list(process["children"]))
+    ready = [r["process_id"] for r in counted if not r["wait_for_parents"]]
+    if ready:
+        await db.fetchval(_RELEASE, ready)
+    return len(ready)
 
 
 # Pending descendants of the seed processes, each with the first seed (by name) that blocks it.
@@ -343,71 +358,98 @@ async def mark_cancelled(db: Db, graph_id: str) -> None:
 # -- add_child ------------------------------------------------------------------------------------
 
 
+_ADD_CHILD = f"""
+WITH graph AS (
+    SELECT g.processgraph_id FROM processgraphs g
+     WHERE g.processgraph_id = $1 AND g.state = 0 FOR UPDATE OF g),
+parent AS (
+    SELECT p.process_id, p.children FROM processes p, graph
+     WHERE p.process_id = $2 AND p.processgraph_id = graph.processgraph_id
+       AND p.state IN ({wire.WAITING}, {wire.RUNNING}) AND ($5::text = '' OR p.assigned_executor_id = $5)
+       FOR UPDATE OF p),
+child AS (  -- checked in ``new``, so that this lookup is by primary key only
+    SELECT c.process_id, c.processgraph_id, c.state, c.wait_for_parents FROM processes c
+     WHERE c.process_id = $3 FOR UPDATE OF c),
+new AS (
+    INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
+        cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority, priority_time,
+        submission_time, max_wait_time, max_exec_time, max_retries, spec, processgraph_id,
+        wait_for_parents, parents, pending_parents, children)
+    SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $1,
+           true, ARRAY[parent.process_id], 1,
+           CASE WHEN $4 THEN parent.children WHEN $3 = '' THEN '{{}}'::text[] ELSE ARRAY[$3] END
+      FROM parent
+     WHERE $3 = '' OR EXISTS (SELECT 1 FROM child WHERE child.processgraph_id = $1
+                                AND ($4 OR (child.state = {wire.WAITING} AND child.wait_for_parents)))
+    RETURNING {process_store.COLUMNS}),
+env AS (
+    INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type, key, value)
+    SELECT e.attribute_id, new.process_id, $7, $1, {wire.ENV}, e.key, e.value
+      FROM new, unnest($24::text[], $25::text[], $26::text[]) AS e (attribute_id, key, value)
+    RETURNING 1),
+parent_edges AS (
+    UPDATE processes p
+       SET children = CASE WHEN $4 THEN ARRAY[new.process_id]
+                           ELSE array_append(p.children, new.process_id) END
+      FROM new WHERE p.process_id = $2
+    RETURNING 1),
+spliced AS (  -- insert: the parent's old children now wait for the new process instead
+    UPDATE processes c SET parents = array_replace(c.parents, $2, new.process_id)
+      FROM new, parent WHERE $4 AND c.process_id = ANY(parent.children)
+    RETURNING 1),
+joined AS (  -- beside: the given child also waits for the new process
+    UPDATE processes c SET parents = array_append(c.parents, new.process_id),
+           pending_parents = c.pending_parents + 1
+      FROM new WHERE NOT $4 AND c.process_id = $3
+    RETURNING 1)
+SELECT new.*, (SELECT count(*) FROM env) AS env_count, (SELECT count(*) FROM parent_edges) AS edges,
+       (SELECT count(*) FROM spliced) AS spliced, (SELECT count(*) FROM joined) AS joined
+  FROM new
+"""
+
+
 async def add_child(
     db: Db,
     *,
     graph_id: str,
-    parent: Any,
+    parent_id: str,
     child_id: str,
     insert: bool,
     spec: FuncSpec,
     initiator_id: str,
     initiator_name: str,
+    required_assignee: str,
     submitted_ns: int,
-) -> str:
-    """With the graph locked and the parent checked: a new WAITING process that waits for
-    ``parent``. ``insert`` splices it between the parent and all the parent's children; otherwise
-    it is an extra child of the parent, and also a parent of ``child_id`` when given."""
+) -> WireDict | None:
+    """A new WAITING process that waits for ``parent_id``, in one statement that locks the graph
+    and re-checks everything under the lock: the graph is active, the parent belongs to it and
+    has not ended (and is assigned to ``required_assignee`` when given), ``child_id`` belongs to
+    it too and has not started. ``insert`` splices the new process between the parent and all
+    its children; otherwise it is an extra child of the parent, and also a parent of
+    ``child_id`` when given. Returns the new process, or None if a check failed."""
     process_id = process_store.new_id()
     stored = spec.to_wire()
     env = stored.pop("env", None) or {}
     stored["env"] = {}
-    old_children = list(parent["children"])
-    new_children = old_children if insert else ([child_id] if child_id else [])
-    await db.execute(
-        """INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
-               cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
-               priority_time, submission_time, max_wait_time, max_exec_time, max_retries, spec,
-               processgraph_id, wait_for_parents, parents, children)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                   true, $20, $21)""",
+    env_ids = [process_store.attribute_id(process_id, key, wire.ENV) for key in env]
+    row = await db.fetchrow(
+        _ADD_CHILD,
+        graph_id, parent_id, child_id, insert, required_assignee,
         process_id, spec.conditions.colonyname, spec.conditions.executortype,
         [n for n in (spec.conditions.executornames or []) if n], spec.conditions.locationname,
         parse_cpu(spec.conditions.cpu), parse_memory(spec.conditions.mem), initiator_id, initiator_name,
         spec.funcname, spec.label, spec.priority, submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS,
         process_store.time_from_ns(submitted_ns), spec.maxwaittime, spec.maxexectime, spec.maxretries,
-        stored, graph_id, [parent["process_id"]], new_children,
+        stored, env_ids, list(env), list(env.values()),
     )
-    if env:
-        await db.execute(
-            f"""INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
-                                        key, value)
-                SELECT e.attribute_id, $2, $3, $4, {wire.ENV}, e.key, e.value
-                  FROM unnest($1::text[], $5::text[], $6::text[]) AS e (attribute_id, key, value)""",
-            [process_store.attribute_id(process_id, k, wire.ENV) for k in env], process_id,
-            spec.conditions.colonyname, graph_id, list(env), list(env.values()),
-        )
-    if insert:
-        await db.execute(
-            "UPDATE processes SET children = ARRAY[$2] WHERE process_id = $1",
-            parent["process_id"], process_id,
-        )
-        await db.execute(
-            "UPDATE processes SET parents = array_replace(parents, $2, $3) "
-            "WHERE process_id = ANY($1::text[])",
-            old_children, parent["process_id"], process_id,
-        )
-    else:
-        await db.execute(
-            "UPDATE processes SET children = array_append(children, $2) WHERE process_id = $1",
-            parent["process_id"], process_id,
-        )
-        if child_id:
-            await db.execute(
-                "UPDATE processes SET parents = array_append(parents, $2) WHERE process_id = $1",
-                child_id, process_id,
-            )
-    return process_id
+    if row is None:
+        return None
+    attributes = [
+        Attribute(attributeid=attribute_id, targetid=process_id, targetcolonyname=spec.conditions.colonyname,
+                  targetprocessgraphid=graph_id, attributetype=wire.ENV, key=key, value=value)
+        for attribute_id, (key, value) in zip(env_ids, env.items(), strict=True)
+    ]
+    return process_store.to_process(row, attributes)
 
 
 # -- reads ----------------------------------------------------------------------------------------
@@ -417,6 +459,10 @@ async def get_row(db: Db, graph_id: str) -> Any:
     return await db.fetchrow(
         f"SELECT {GRAPH_COLUMNS} FROM processgraphs g WHERE g.processgraph_id = $1", graph_id
     )
+
+
+async def colony_of(db: Db, graph_id: str) -> str | None:
+    return await db.fetchval("SELECT colony_name FROM processgraphs WHERE processgraph_id = $1", graph_id)
 
 
 async def members(db: Db, graph_ids: Sequence[str]) -> dict[str, list[Member]]:
@@ -471,11 +517,12 @@ def layout(graph_members: list[Member], roots: Sequence[str]) -> tuple[list[Any]
 
 
 def _state_filter(state: int) -> str:
-    if state in FINAL_STATES:
+    if state in (wire.FAILED, wire.CANCELLED):
         return f"g.state = {state}"
-    running = ("EXISTS (SELECT 1 FROM processes m "
-               "WHERE m.processgraph_id = g.processgraph_id AND m.state IN (1, 2))")
-    return f"g.state = 0 AND {'' if state == wire.RUNNING else 'NOT '}{running}"
+    if state == wire.SUCCESS:
+        return f"g.state = 0 AND NOT {_UNFINISHED}"
+    started = _STARTED if state == wire.RUNNING else f"NOT {_STARTED}"
+    return f"g.state = 0 AND {_UNFINISHED} AND {started}"
 
 
 async def list_by_state(db: Db, colony_name: str, state: int, count: int) -> list[Any]:

@@ -282,21 +282,16 @@ async def close_successful(
     db: Db, process_id: str, executor_id: str, output: list[Any] | None, replay_key: str | None = None
 ) -> Any:
     """RUNNING -> SUCCESS by its assignee (still an approved executor, lease not expired), folding
-    the run into its function's statistics. Returns the updated row, or None if refused. The
-    process's graph, if any, is locked first (run it in a transaction and resolve the graph next)."""
+    the run into its function's statistics. Returns the updated row, or None if refused. Run it in a
+    transaction and release the process's children next (``graphs.after_success``)."""
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$4")},
-        graph AS (
-            SELECT g.processgraph_id FROM processgraphs g
-             WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
-               FOR UPDATE OF g),
         closed AS (
             UPDATE processes p SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
-               AND (processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))
          RETURNING {COLUMNS}, funcname),
         stats AS (
             {function_stats.RECORD_RUN}
@@ -318,7 +313,8 @@ async def close_successful(
 async def close_failed(
     db: Db, process_id: str, executor_id: str, errors: list[Any], replay_key: str | None = None
 ) -> Any:
-    """RUNNING -> FAILED by its assignee. Returns the updated row, or None if refused."""
+    """RUNNING -> FAILED by its assignee, locking its graph first, if any (run it in a transaction
+    and cascade the failure next). Returns the updated row, or None if refused."""
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$4")},
