@@ -19,6 +19,7 @@ from pycolonies.errors import (
     ColoniesConnectionError,
     ColoniesError,
     ColoniesServerError,
+    ColoniesTimeout,
     NotFoundError,
 )
 from pycolonies.functions import func_spec
@@ -79,6 +80,7 @@ __all__ = [
     "ColoniesConnectionError",
     "ColoniesError",
     "ColoniesServerError",
+    "ColoniesTimeout",
     "Conditions",
     "Crypto",
     "Fs",

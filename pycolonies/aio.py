@@ -9,14 +9,17 @@ returns::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
-from collections.abc import Awaitable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import SimpleNamespace, TracebackType
 from typing import Any, cast
 
 import aiohttp
 
-from pycolonies import rpc
+from pycolonies import pubsub, rpc
 from pycolonies.api import JSONDict, Parse
 from pycolonies.base import HttpClientBase
 from pycolonies.models import Process
@@ -77,6 +80,42 @@ class AsyncColonies(HttpClientBase):
                 return process
         return None
 
+    async def wait(self, process: Process | str, timeout: float, prvkey: str) -> Process:
+        """Wait until the process (a :class:`Process` or its id) is SUCCESS, FAILED or CANCELLED and
+        return it, re-read from the server; wait at most ``timeout`` seconds (<= 0: only look).
+
+        Raises :class:`~pycolonies.errors.ColoniesTimeout` when time runs out, and the usual
+        server errors (e.g. ``AccessDeniedError`` for a non-member, ``NotFoundError``).
+        """
+        processid = pubsub.process_id(process)
+        get_process = cast("Callable[[str, str], Awaitable[Process]]", self.get_process)
+        if timeout > 0:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            pushes = self._pushes(pubsub.wait_messages(process, timeout), timeout, prvkey)
+            async with contextlib.aclosing(pushes):
+                pushed = await anext(pushes, None)
+            if pushed is not None:
+                return await get_process(processid, prvkey)
+            if loop.time() - started < timeout:
+                raise pubsub.closed_early(self._where)
+        else:
+            current = await get_process(processid, prvkey)
+            if current.state in pubsub.FINAL_STATES:
+                return current
+        raise pubsub.not_finished(processid, timeout)
+
+    async def subscribe_processes(
+        self, colonyname: str, executortype: str, state: int, timeout: float, prvkey: str
+    ) -> AsyncIterator[Process]:
+        """Yield each process of ``executortype`` in the colony that enters ``state``, for
+        ``timeout`` seconds (the iteration then ends)."""
+        message = pubsub.processes_message(colonyname, executortype, state, timeout)
+        pushes = self._pushes([message], timeout, prvkey)
+        async with contextlib.aclosing(pushes):
+            async for process in pushes:
+                yield process
+
     # -- transport ------------------------------------------------------------------------------
 
     async def _invoke(self, msg: JSONDict, prvkey: str | None, parse: Parse) -> Any:
@@ -84,6 +123,28 @@ class AsyncColonies(HttpClientBase):
         body, headers = rpc.encode_request(envelope, self.use_msgpack)
         status, content_type, data = await self._post(body, headers, rpc.http_timeout(msg, self.timeout))
         return parse(rpc.decode_reply(data, content_type, status, self._where))
+
+    async def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str) -> AsyncIterator[Process]:
+        """Send the subscription frames on one websocket and yield every pushed process until the
+        server closes it (or ``timeout`` plus a grace has passed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + pubsub.read_timeout(timeout, self.timeout)
+        try:
+            async with self._get_session().ws_connect(self.pubsub_url, autoping=True) as ws:
+                for msg in messages:
+                    await ws.send_str(json.dumps(rpc.request_envelope(msg, prvkey)))
+                while True:
+                    frame = await ws.receive(timeout=max(deadline - loop.time(), 0.001))
+                    if frame.type is aiohttp.WSMsgType.TEXT:
+                        yield pubsub.decode_push(frame.data, self._where)
+                    elif frame.type is aiohttp.WSMsgType.ERROR:
+                        raise self._unreachable(frame.data)
+                    elif frame.type is not aiohttp.WSMsgType.BINARY:  # closed
+                        return
+        except TimeoutError:
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            raise self._unreachable(exc) from exc
 
     async def _close_transport(self) -> None:
         session, self._session = self._session, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pycolonies import pubsub
 from pycolonies.api import ColoniesApi
 from pycolonies.errors import ColoniesConnectionError
 
@@ -9,7 +10,8 @@ API_PATH = "/api"
 
 
 class HttpClientBase(ColoniesApi):
-    """Endpoint and options of a client talking to ``http[s]://host:port/api``.
+    """Endpoint and options of a client talking to ``http[s]://host:port/api`` (and, for
+    ``wait``, to ``ws[s]://host:port/pubsub``).
 
     ``native_crypto`` is accepted for compatibility with the reference SDK and has no effect
     (signing always uses libsecp256k1 through coincurve). ``timeout`` (seconds, default none)
@@ -35,6 +37,7 @@ class HttpClientBase(ColoniesApi):
         self.timeout = timeout
         scheme = "https" if self.tls else "http"
         self.url = f"{scheme}://{host}:{self.port}{API_PATH}"
+        self.pubsub_url = pubsub.url(host, self.port, self.tls)
         self._init_transport()
 
     def _init_transport(self) -> None:

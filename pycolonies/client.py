@@ -7,17 +7,22 @@ connection.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import ssl
 import threading
+import time
 import weakref
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-from pycolonies import rpc
+from pycolonies import pubsub, rpc
 from pycolonies.api import JSONDict, Parse
 from pycolonies.base import API_PATH, HttpClientBase
 from pycolonies.models import Process
+from pycolonies.websocket import WebSocket
 
 # Failures that mean "the idle keep-alive connection was already closed by the server".
 # http.client.RemoteDisconnected is a ConnectionResetError.
@@ -60,6 +65,39 @@ class Colonies(HttpClientBase):
                 return process
         return None
 
+    def wait(self, process: Process | str, timeout: float, prvkey: str) -> Process:
+        """Block until the process (a :class:`Process` or its id) is SUCCESS, FAILED or CANCELLED
+        and return it, re-read from the server; wait at most ``timeout`` seconds (<= 0: only look).
+
+        Raises :class:`~pycolonies.errors.ColoniesTimeout` when time runs out, and the usual
+        server errors (e.g. ``AccessDeniedError`` for a non-member, ``NotFoundError``).
+        """
+        processid = pubsub.process_id(process)
+        if timeout > 0:
+            started = time.monotonic()
+            messages = pubsub.wait_messages(process, timeout)
+            with contextlib.closing(self._pushes(messages, timeout, prvkey)) as pushes:
+                pushed = next(pushes, None)
+            if pushed is not None:
+                return self.get_process(processid, prvkey)
+            if time.monotonic() - started < timeout:
+                raise pubsub.closed_early(self._where)
+        else:
+            current = self.get_process(processid, prvkey)
+            if current.state in pubsub.FINAL_STATES:
+                return current
+        raise pubsub.not_finished(processid, timeout)
+
+    def subscribe_processes(
+        self, colonyname: str, executortype: str, state: int, timeout: float, prvkey: str
+    ) -> Iterator[Process]:
+        """Yield each process of ``executortype`` in the colony that enters ``state``, for
+        ``timeout`` seconds (the iteration then ends). The websocket answers the server's pings
+        only while the iteration waits for the next process, so do not spend more than about 30 s
+        on one item (the server then drops the socket and the iteration raises)."""
+        yield from self._pushes([pubsub.processes_message(colonyname, executortype, state, timeout)],
+                                timeout, prvkey)
+
     # -- transport ------------------------------------------------------------------------------
 
     def _invoke(self, msg: JSONDict, prvkey: str | None, parse: Parse) -> Any:
@@ -67,6 +105,25 @@ class Colonies(HttpClientBase):
         body, headers = rpc.encode_request(envelope, self.use_msgpack)
         status, content_type, data = self._post(body, headers, rpc.http_timeout(msg, self.timeout))
         return parse(rpc.decode_reply(data, content_type, status, self._where))
+
+    def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str) -> Iterator[Process]:
+        """Send the subscription frames on one websocket and yield every pushed process until the
+        server closes it (or ``timeout`` plus a grace has passed)."""
+        deadline = time.monotonic() + pubsub.read_timeout(timeout, self.timeout)
+        try:
+            ws = WebSocket.connect(self.pubsub_url, self.timeout)
+        except OSError as exc:
+            raise self._unreachable(exc) from exc
+        with ws:
+            try:
+                for msg in messages:
+                    ws.send_text(json.dumps(rpc.request_envelope(msg, prvkey)))
+                while (text := ws.receive_text(deadline - time.monotonic())) is not None:
+                    yield pubsub.decode_push(text, self._where)
+            except TimeoutError:
+                return
+            except OSError as exc:
+                raise self._unreachable(exc) from exc
 
     def _close_transport(self) -> None:
         with self._lock:

@@ -4,10 +4,11 @@ Hierarchy::
 
     ColoniesError
     └── ColoniesConnectionError      transport failures (and, for compatibility, server errors)
-        └── ColoniesServerError      the server answered with an error envelope
-            ├── BadRequestError      400
-            ├── AccessDeniedError    403
-            └── NotFoundError        404
+        ├── ColoniesServerError      the server answered with an error envelope
+        │   ├── BadRequestError      400
+        │   ├── AccessDeniedError    403
+        │   └── NotFoundError        404
+        └── ColoniesTimeout          ``wait`` ran out of time before the process finished
 
 The reference SDK raises ``ColoniesConnectionError`` for every failed call, so code written for it
 (``except ColoniesConnectionError`` around ``assign``) keeps working, while new code can catch the
@@ -53,6 +54,10 @@ class AccessDeniedError(ColoniesServerError):
 
 class NotFoundError(ColoniesServerError):
     """HTTP 404: the object does not exist, or ``assign`` found no process before its timeout."""
+
+
+class ColoniesTimeout(ColoniesConnectionError):
+    """``wait(process, timeout, prvkey)`` ended before the process reached a final state."""
 
 
 _BY_STATUS: dict[int, type[ColoniesServerError]] = {

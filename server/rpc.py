@@ -48,16 +48,8 @@ class RpcEndpoint:
             result = await self.dispatch(envelope)
             body = wire.reply_envelope(payloadtype, to_wire(result))
             status = 200
-        except RpcError as exc:
-            body, status = wire.error_envelope(exc.status, exc.message), exc.status
-        except (asyncpg.DataError, OverflowError) as exc:
-            body, status = wire.error_envelope(400, f"Invalid value: {exc}"), 400
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
-            log.warning("database unavailable: %s", exc)
-            body, status = wire.error_envelope(503, "Database unavailable, try again"), 503
-        except Exception:
-            log.exception("unexpected error handling request")
-            body, status = wire.error_envelope(500, "Internal server error"), 500
+        except Exception as exc:
+            body, status = error_reply(exc)
         if use_msgpack:
             return web.Response(
                 body=msgpack.packb(body), status=status, content_type=wire.MSGPACK_CONTENT_TYPE
@@ -72,30 +64,12 @@ class RpcEndpoint:
                 f"Request body exceeds the limit of {self.services.config.max_body_bytes} bytes "
                 "(COLONIES_MAX_BODY_BYTES)"
             ) from exc
-        try:
-            envelope = msgpack.unpackb(raw) if use_msgpack else json.loads(raw)
-        except Exception as exc:
-            raise BadRequest("Bad request, the body is not a valid RPC envelope "
-                             f"({'msgpack' if use_msgpack else 'JSON'} decode failed)") from exc
-        if not isinstance(envelope, dict):
-            raise BadRequest("Bad request, the RPC envelope must be an object")
-        for key in ("payloadtype", "payload", "signature"):
-            value = envelope.get(key)
-            if value is None:
-                envelope[key] = ""
-            elif not isinstance(value, str):
-                raise BadRequest(f"Bad request, envelope field {key} must be a string")
-        return envelope
+        return parse_envelope(raw, use_msgpack)
 
     async def dispatch(self, envelope: dict[str, str]) -> Any:
         payloadtype = envelope["payloadtype"]
         payload = envelope["payload"]
-        signer = ""
-        if payloadtype not in UNSIGNED:
-            try:
-                signer = recover_id(payload, envelope["signature"])
-            except SignatureError as exc:
-                raise Forbidden(str(exc)) from exc
+        signer = "" if payloadtype in UNSIGNED else recover_signer(envelope)
         handler = self.handlers.get(payloadtype)
         if handler is None:
             raise Forbidden(
@@ -119,6 +93,45 @@ class RpcEndpoint:
             with contextlib.suppress(Exception):
                 await replay.forget(self.services.relaxed_pool, key)
             raise
+
+
+def error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
+    """The wire error envelope and HTTP status for an exception raised while serving a request."""
+    if isinstance(exc, RpcError):
+        return wire.error_envelope(exc.status, exc.message), exc.status
+    if isinstance(exc, (asyncpg.DataError, OverflowError)):
+        return wire.error_envelope(400, f"Invalid value: {exc}"), 400
+    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)):
+        log.warning("database unavailable: %s", exc)
+        return wire.error_envelope(503, "Database unavailable, try again"), 503
+    log.error("unexpected error handling request", exc_info=exc)
+    return wire.error_envelope(500, "Internal server error"), 500
+
+
+def parse_envelope(raw: bytes | str, use_msgpack: bool = False) -> dict[str, str]:
+    """A request envelope with its three fields as strings (missing or null ones are "")."""
+    try:
+        envelope = msgpack.unpackb(raw) if use_msgpack else json.loads(raw)
+    except Exception as exc:
+        raise BadRequest("Bad request, the body is not a valid RPC envelope "
+                         f"({'msgpack' if use_msgpack else 'JSON'} decode failed)") from exc
+    if not isinstance(envelope, dict):
+        raise BadRequest("Bad request, the RPC envelope must be an object")
+    for key in ("payloadtype", "payload", "signature"):
+        value = envelope.get(key)
+        if value is None:
+            envelope[key] = ""
+        elif not isinstance(value, str):
+            raise BadRequest(f"Bad request, envelope field {key} must be a string")
+    return envelope
+
+
+def recover_signer(envelope: dict[str, str]) -> str:
+    """The id of the key that signed the envelope's payload; 403 if the signature does not verify."""
+    try:
+        return recover_id(envelope["payload"], envelope["signature"])
+    except SignatureError as exc:
+        raise Forbidden(str(exc)) from exc
 
 
 def decode_message(payload: str, payloadtype: str) -> dict[str, Any]:

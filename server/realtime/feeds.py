@@ -1,0 +1,179 @@
+"""What a /pubsub subscription request asks for, who may ask, and which processes it is sent.
+
+* ``subscribeprocessmsg {processid, executortype, state, timeout}``: one process entering
+  ``state``; sent at once if it is already there. Members of the process's colony only.
+* ``subscribeprocessesmsg {colonyname, executortype, state, timeout}``: every process of that
+  colony and executor type entering ``state``. Members of ``colonyname`` only.
+
+A feed registers its inbox before it looks at the database, so no transition is lost between the
+look and the first event. Each push is the process freshly read from the database; a snapshot
+identical to the last one sent for that process (the same transition seen by the look and by its
+event, or again after a re-check) is not sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+
+from pycolonies import wire
+from pycolonies.codec import FieldError, WireDict, coerce
+from server import auth
+from server.errors import BadRequest, NotFound
+from server.params import Msg
+from server.realtime.listener import Inbox, ProcessListener
+from server.store import processes as store
+
+SUBSCRIBE_PROCESS = "subscribeprocessmsg"
+SUBSCRIBE_PROCESSES = "subscribeprocessesmsg"
+PAYLOADTYPES = (SUBSCRIBE_PROCESS, SUBSCRIBE_PROCESSES)
+_STATES = "0 (WAITING), 1 (RUNNING), 2 (SUCCESS), 3 (FAILED) or 4 (CANCELLED)"
+
+Push = Callable[[WireDict], Awaitable[None]]
+
+
+class Feed(Protocol):
+    timeout: float
+
+    def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
+        """Register this feed's inbox for as long as the block runs."""
+        ...
+
+    async def check(self, push: Push) -> None:
+        """Authorize the signer, then push what is already in the requested state."""
+        ...
+
+    async def follow(self, inbox: Inbox, push: Push) -> None:
+        """Push every matching transition until cancelled."""
+        ...
+
+
+def feed_for(pool: asyncpg.Pool, signer: str, msg: Msg) -> Feed:
+    """The feed a decoded subscription message asks for; BadRequest names a bad field."""
+    state = _state(msg)
+    timeout = _timeout(msg)
+    executor_type = msg.str("executortype")
+    if msg.payloadtype == SUBSCRIBE_PROCESS:
+        process_id = msg.required_str("processid")
+        return ProcessFeed(pool, signer, timeout, state, process_id, executor_type)
+    if not executor_type:
+        raise BadRequest(f"Invalid {msg.payloadtype}: executortype is required")
+    return TypeFeed(pool, signer, timeout, state, msg.str("colonyname"), executor_type)
+
+
+def _state(msg: Msg) -> int:
+    state = msg.data.get("state")
+    if state is None:
+        return wire.WAITING
+    if isinstance(state, bool) or not isinstance(state, int) or not wire.WAITING <= state <= wire.CANCELLED:
+        raise BadRequest(f"Invalid {msg.payloadtype}: state must be {_STATES}, got {json.dumps(state)}")
+    return state
+
+
+def _timeout(msg: Msg) -> float:
+    value = msg.data.get("timeout")
+    if value is None:
+        return 0.0
+    try:
+        timeout = coerce(float, value, "timeout")
+    except FieldError as exc:
+        raise BadRequest(f"Invalid {msg.payloadtype}: {exc} of seconds") from exc
+    if not math.isfinite(timeout):
+        raise BadRequest(f"Invalid {msg.payloadtype}: timeout must be a finite number of seconds")
+    return timeout
+
+
+@dataclass
+class _Sent:
+    """The last snapshot pushed per process, to skip an identical one."""
+
+    last: dict[str, int] = field(default_factory=dict)
+
+    def is_new(self, process: WireDict) -> bool:
+        digest = hash(json.dumps(process, sort_keys=True, default=str))
+        if self.last.get(process["processid"]) == digest:
+            return False
+        self.last[process["processid"]] = digest
+        return True
+
+
+@dataclass
+class ProcessFeed:
+    pool: asyncpg.Pool
+    signer: str
+    timeout: float
+    state: int
+    process_id: str
+    executor_type: str
+    _sent: _Sent = field(default_factory=_Sent)
+
+    def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
+        return listener.watch_process(self.process_id)
+
+    async def check(self, push: Push) -> None:
+        row = await store.get_row(self.pool, self.process_id)
+        if row is None:
+            raise NotFound(f"Failed to subscribe, process <{self.process_id}> not found")
+        await auth.require_member(self.pool, row["colony_name"], self.signer)
+        if self.executor_type and self.executor_type != row["executor_type"]:
+            raise BadRequest(
+                f"Failed to subscribe, executortype <{self.executor_type}> does not match the process's "
+                f"executortype <{row['executor_type']}> (leave it empty to use the process's)"
+            )
+        if row["state"] == self.state:
+            await self._push(store.to_process(row), push)
+
+    async def follow(self, inbox: Inbox, push: Push) -> None:
+        while True:
+            events, resync = await inbox.take()
+            entered = any(event.state == self.state for event in events)
+            if not entered and not resync:
+                continue
+            process = await store.get(self.pool, self.process_id)
+            # An event says it entered the state (even if it has moved on since); a re-check only
+            # knows where it is now.
+            if process is not None and (entered or process["state"] == self.state):
+                await self._push(process, push)
+
+    async def _push(self, process: WireDict, push: Push) -> None:
+        if self._sent.is_new(process):
+            await push(process)
+
+
+@dataclass
+class TypeFeed:
+    pool: asyncpg.Pool
+    signer: str
+    timeout: float
+    state: int
+    colony_name: str
+    executor_type: str
+    _sent: _Sent = field(default_factory=_Sent)
+
+    def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
+        return listener.watch_type(self.colony_name, self.executor_type, self.state)
+
+    async def check(self, push: Push) -> None:
+        await auth.require_member(self.pool, self.colony_name, self.signer)
+
+    async def follow(self, inbox: Inbox, push: Push) -> None:
+        while True:
+            events, resync = await inbox.take()
+            found: list[Any] = []
+            for event in events:
+                process = await store.get(self.pool, event.process_id)
+                if process is not None:
+                    found.append(process)
+            if resync:
+                found += await store.list_by_state(
+                    self.pool, self.colony_name, self.state, wire.MAX_COUNT, executor_type=self.executor_type
+                )
+            for process in found:
+                if self._sent.is_new(process):
+                    await push(process)
