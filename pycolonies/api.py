@@ -332,8 +332,12 @@ class ColoniesApi(ABC):
         workflow: Workflow | JSONDict | str,
         colonyname: str,
         prvkey: str,
+        interval: int = -1,
+        random: bool = False,
     ) -> JSONDict:
-        """Run ``workflow`` on a 6-field (seconds first) cron expression.
+        """Run ``workflow`` on a cron expression (6 fields, seconds first; 5 fields; ``@daily``,
+        ``@every 10s``, ...), or every ``interval`` seconds when ``interval > 0`` (``cronexpr`` is
+        then ignored; with ``random`` each next run is a random delay in [0, interval) s instead).
 
         Sends ``waitforprevprocessgraph`` (the reference SDK misspells it, so its flag is lost).
         """
@@ -341,7 +345,8 @@ class ColoniesApi(ABC):
         cron = {
             "name": cronname,
             "colonyname": colonyname,
-            "interval": -1,
+            "interval": interval,
+            "random": random,
             "waitforprevprocessgraph": wait,
             "cronexpression": cronexpr,
             "workflowspec": workflowspec,
@@ -370,6 +375,11 @@ class ColoniesApi(ABC):
 
     def get_generator(self, generatorid: str, prvkey: str) -> JSONDict:
         return self._invoke({"msgtype": "getgeneratormsg", "generatorid": generatorid}, prvkey, _raw)
+
+    def resolve_generator(self, colonyname: str, generatorname: str, prvkey: str) -> JSONDict:
+        """The generator named ``generatorname`` in the colony."""
+        msg = {"msgtype": "resolvegeneratormsg", "colonyname": colonyname, "generatorname": generatorname}
+        return self._invoke(msg, prvkey, _raw)
 
     def get_generators(self, colonyname: str, prvkey: str, count: int = wire.MAX_COUNT) -> list[JSONDict]:
         msg = {"msgtype": "getgeneratorsmsg", "colonyname": colonyname, "count": count}

@@ -20,11 +20,13 @@ __all__ = [
     "Attribute",
     "Colony",
     "Conditions",
+    "Cron",
     "Executor",
     "FieldError",
     "Fs",
     "FuncSpec",
     "Function",
+    "Generator",
     "Gpu",
     "Log",
     "Position",
@@ -291,3 +293,43 @@ class Statistics(_Model):
     successfulworkflows: int = 0
     failedworkflows: int = 0
     cancelledworkflows: int = 0
+
+
+@dataclass(kw_only=True)
+class Cron(_Model):
+    """A workflow run on a schedule: every ``interval`` seconds, or (``interval`` -1) on
+    ``cronexpression``. ``workflowspec`` is a Workflow as a JSON string."""
+
+    cronid: str = ""
+    initiatorid: str = ""
+    initiatorname: str = ""
+    colonyname: str = ""
+    name: str = ""
+    cronexpression: str = ""
+    interval: int = 0
+    random: bool = False
+    nextrun: datetime | None = None
+    lastrun: datetime | None = None
+    workflowspec: str = ""
+    prevprocessgraphid: str = ""
+    waitforprevprocessgraph: bool = False
+    checkerperiod: int = 0
+
+
+@dataclass(kw_only=True)
+class Generator(_Model):
+    """A workflow submitted once ``trigger`` string args are packed (or ``timeout`` seconds after
+    the oldest one); the roots get the args. ``workflowspec`` is a Workflow as a JSON string."""
+
+    generatorid: str = ""
+    initiatorid: str = ""
+    initiatorname: str = ""
+    colonyname: str = ""
+    name: str = ""
+    workflowspec: str = ""
+    trigger: int = 0
+    timeout: int = 0
+    firstpack: datetime | None = None
+    lastrun: datetime | None = None
+    queuesize: int = 0
+    checkerperiod: int = 0

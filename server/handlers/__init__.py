@@ -6,8 +6,10 @@ from server.context import Handler
 from server.handlers import (
     attributes,
     colonies,
+    crons,
     executors,
     functions,
+    generators,
     graphs,
     logs,
     processes,
@@ -18,7 +20,8 @@ from server.handlers import (
 
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
-    for module in (colonies, executors, users, functions, processes, graphs, logs, attributes, serverinfo):
+    for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
+                   attributes, serverinfo):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")
