@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, startup (database, migrations, wake-ups) and shutdown."""
+"""The aiohttp application: routes, startup (database, migrations, wake-ups, pubsub) and shutdown."""
 
 from __future__ import annotations
 
@@ -11,19 +11,22 @@ from pycolonies import wire
 from server import db
 from server.config import ServerConfig
 from server.context import Services
+from server.realtime import ProcessListener, PubSubEndpoint
 from server.replay import ReplayGuard
 from server.rpc import RpcEndpoint
 from server.scheduler.deadlines import DeadlineSweeper
+from server.scheduler.triggers import TriggerLoop
 from server.scheduler.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 ENDPOINT = web.AppKey("endpoint", RpcEndpoint)
+PUBSUB = web.AppKey("pubsub", PubSubEndpoint)
 
 
 def create_app(config: ServerConfig, dsn: str) -> web.Application:
-    """An app that connects to ``dsn``, migrates it, and serves /api, /health."""
+    """An app that connects to ``dsn``, migrates it, and serves /api, /health, /pubsub."""
     app = web.Application(client_max_size=config.max_body_bytes)
 
     async def lifecycle(app: web.Application):
@@ -35,8 +38,12 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
             await db.migrate(con)
         wakeups = Wakeups(dsn)
         await wakeups.start()
+        listener = ProcessListener(dsn)
+        await listener.start()
         sweeper = DeadlineSweeper(dsn, replay_window_s=config.replay_window_s)
         sweeper.start()
+        triggers = TriggerLoop(dsn)
+        triggers.start()
         services = Services(
             pool=pool,
             relaxed_pool=relaxed_pool,
@@ -47,8 +54,11 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         )
         app[SERVICES] = services
         app[ENDPOINT] = RpcEndpoint(services)
+        app[PUBSUB] = PubSubEndpoint(services, listener)
         yield
+        await triggers.stop()
         await sweeper.stop()
+        await listener.stop()
         await wakeups.stop()
         await relaxed_pool.close()
         await pool.close()
@@ -67,10 +77,16 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     async def api(request: web.Request) -> web.StreamResponse:
         return await request.app[ENDPOINT].handle(request)
 
+    async def pubsub(request: web.Request) -> web.StreamResponse:
+        return await request.app[PUBSUB].handle(request)
+
     async def release_long_polls(app: web.Application) -> None:
         services = app.get(SERVICES)
         if services is not None:
             services.wakeups.begin_shutdown()
+        endpoint = app.get(PUBSUB)
+        if endpoint is not None:
+            await endpoint.close_all()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(release_long_polls)
@@ -82,5 +98,6 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         )
 
     app.router.add_post("/api", api)
+    app.router.add_get("/pubsub", pubsub)
     app.router.add_route("*", "/api", api_wrong_method)
     return app
