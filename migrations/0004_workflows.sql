@@ -12,8 +12,20 @@ CREATE TABLE processgraphs (
     end_time          timestamptz
 );
 CREATE INDEX processgraphs_by_state ON processgraphs (colony_name, state, submission_time DESC);
--- How many parents of a workflow process have not succeeded yet; it becomes ready at 0.
-ALTER TABLE processes ADD COLUMN pending_parents integer NOT NULL DEFAULT 0;
+-- Workflow edges, one row per (parent, child). A child's parents in edge_id order are its
+-- dependency order: the order in which their outputs make up its input. Rows, not arrays, so
+-- that adding a child at run time never rewrites a growing list.
+CREATE TABLE process_edges (
+    edge_id    bigserial PRIMARY KEY,
+    parent_id  text NOT NULL,
+    child_id   text NOT NULL REFERENCES processes (process_id) ON DELETE CASCADE,
+    UNIQUE (child_id, parent_id)
+);
+CREATE INDEX process_edges_by_parent ON process_edges (parent_id, edge_id);
+-- Before workflows existed these were always empty.
+ALTER TABLE processes DROP COLUMN parents, DROP COLUMN children;
+-- How many parents of a workflow process have succeeded; it becomes ready when all have.
+ALTER TABLE processes ADD COLUMN done_parents integer NOT NULL DEFAULT 0;
 
 -- A graph's members, found by the graph id every process of it carries.
 CREATE INDEX processes_by_graph ON processes (processgraph_id, state) WHERE processgraph_id <> '';

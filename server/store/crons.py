@@ -130,8 +130,11 @@ async def leaf_outputs(db: Db, graph_id: str) -> list[Any]:
     if roots is None:
         return []
     rows = await db.fetch(
-        """SELECT process_id, children, output FROM processes WHERE processgraph_id = $1
-            ORDER BY priority_time, process_id""",
+        """SELECT p.process_id, p.output,
+                  (SELECT coalesce(array_agg(e.child_id ORDER BY e.edge_id), '{}') FROM process_edges e
+                    WHERE e.parent_id = p.process_id) AS children
+             FROM processes p WHERE p.processgraph_id = $1
+            ORDER BY p.priority_time, p.process_id""",
         graph_id,
     )
     by_id = {r["process_id"]: r for r in rows}

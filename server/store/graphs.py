@@ -1,10 +1,13 @@
 """Process graphs (workflows): submit, resolution after a close, cascades, add_child, reads, removal.
 
-Concurrency: a child counts its parents that have not succeeded yet (``pending_parents``); each
-successful close decrements its children's counters under their row locks, so concurrent closes
-of a child's parents serialize on the child and the last one makes it ready, with every parent's
-output committed. Changes that touch many processes of a graph (failure cascades, cancellation,
-add_child) lock the graph row first. A graph's stored state is WAITING while it is active and
+Edges are rows of ``process_edges`` (a child's parents in ``edge_id`` order are its dependency
+order). Concurrency: a child counts its parents that have succeeded (``done_parents``); each
+successful close increments its children's counters under their row locks, so concurrent closes
+of a child's parents serialize on the child, and the next statement (a fresh snapshot) sees every
+other parent's committed output. add_child holds share locks on the graph, the parent and the
+child it feeds, so adds run side by side while a close of that parent or a count on that child
+waits for them. Changes that touch many processes of a graph (failure cascades, cancellation)
+lock the graph row exclusively first. A graph's stored state is WAITING while it is active and
 FAILED/CANCELLED once it ends that way; whether an active graph is waiting, running or
 successful is computed from its processes when it is read (``EFFECTIVE_STATE``).
 """
@@ -117,9 +120,6 @@ async def insert_workflow(
             "max_retries": spec.maxretries,
             "spec": stored,
             "wait_for_parents": not ready,
-            "parents": [ids[p] for p in node.parents],
-            "pending_parents": len(node.parents),
-            "children": [ids[c] for c in node.children],
             "input": list(root_input) if ready and root_input is not None else [],
         })
         for key, value in env.items():
@@ -142,17 +142,17 @@ async def insert_workflow(
             INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
                 cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority,
                 priority_time, submission_time, wait_deadline, max_wait_time, max_exec_time, max_retries,
-                spec, processgraph_id, wait_for_parents, parents, pending_parents, children, input)
+                spec, processgraph_id, wait_for_parents, input)
             SELECT r.process_id, $2, r.executor_type, r.executor_names, r.location_name, r.cpu_millis,
                    r.memory_bytes, $3, $4, r.funcname, r.label, r.priority, r.priority_time, $5,
                    r.wait_deadline, r.max_wait_time, r.max_exec_time, r.max_retries, r.spec, $6,
-                   r.wait_for_parents, r.parents, r.pending_parents, r.children, r.input
+                   r.wait_for_parents, r.input
               FROM jsonb_to_recordset($1::jsonb) AS r(
                    process_id text, executor_type text, executor_names text[], location_name text,
                    cpu_millis bigint, memory_bytes bigint, funcname text, label text, priority integer,
                    priority_time bigint, wait_deadline timestamptz, max_wait_time integer,
                    max_exec_time integer, max_retries integer, spec jsonb, wait_for_parents boolean,
-                   parents text[], pending_parents integer, children text[], input jsonb)
+                   input jsonb)
             RETURNING process_id, state, colony_name, executor_type, wait_for_parents),
         env AS (
             INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
@@ -170,6 +170,14 @@ async def insert_workflow(
         """,
         rows, colony_name, initiator_id, initiator_name, submitted, graph_id, env_rows,
     )
+    edges = [(ids[parent], ids[node.index]) for node in nodes for parent in node.parents]
+    if edges:
+        await db.execute(
+            """INSERT INTO process_edges (parent_id, child_id)
+               SELECT e.parent_id, e.child_id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY
+                      AS e (parent_id, child_id, ord) ORDER BY e.ord""",
+            [p for p, _ in edges], [c for _, c in edges],
+        )
     children = {pid: [ids[c] for c in node.children] for pid, node in zip(ids, nodes, strict=True)}
     return to_graph(
         {
@@ -230,27 +238,33 @@ async def lock_graphs_of_expired(db: Db) -> None:
     )
 
 
-_COUNT_DOWN = """
-UPDATE processes c SET pending_parents = c.pending_parents - 1, wait_for_parents = c.pending_parents > 1
- WHERE c.process_id = ANY($1::text[]) AND c.state = 0 AND c.wait_for_parents
-RETURNING c.process_id, c.wait_for_parents
+_COUNT_PARENT_DONE = """
+UPDATE processes c SET done_parents = c.done_parents + 1
+ WHERE c.process_id IN (SELECT e.child_id FROM process_edges e WHERE e.parent_id = $1)
+   AND c.state = 0 AND c.wait_for_parents
+RETURNING c.process_id, c.done_parents,
+          (SELECT count(*) FROM process_edges e WHERE e.child_id = c.process_id) AS parents
 """
 
-# A separate statement, so its snapshot is taken after the row locks of _COUNT_DOWN were granted:
-# every other parent's close (which held the child's row lock until it committed) is visible.
+# A separate statement, so its snapshot is taken after the row locks of _COUNT_PARENT_DONE were
+# granted: every other parent's close, and every add_child feeding the child (which held locks on
+# the child's row until it committed), is visible.
 _RELEASE = f"""
 WITH ready AS (
     UPDATE processes c
-       SET input = coalesce((
-               SELECT jsonb_agg(o.elem ORDER BY par.ord, o.ord)
-                 FROM unnest(c.parents) WITH ORDINALITY AS par (pid, ord)
-                 JOIN processes pp ON pp.process_id = par.pid
+       SET wait_for_parents = false,
+           input = coalesce((
+               SELECT jsonb_agg(o.elem ORDER BY e.edge_id, o.ord)
+                 FROM process_edges e
+                 JOIN processes pp ON pp.process_id = e.parent_id
                  CROSS JOIN LATERAL jsonb_array_elements(
                      CASE jsonb_typeof(pp.output) WHEN 'array' THEN pp.output ELSE '[]'::jsonb END)
-                     WITH ORDINALITY AS o (elem, ord)), '[]'::jsonb),
+                     WITH ORDINALITY AS o (elem, ord)
+                WHERE e.child_id = c.process_id), '[]'::jsonb),
            wait_deadline = CASE WHEN c.max_wait_time > 0
                                 THEN clock_timestamp() + make_interval(secs => c.max_wait_time) END
-     WHERE c.process_id = ANY($1::text[])
+     WHERE c.process_id = ANY($1::text[]) AND c.state = 0 AND c.wait_for_parents
+       AND c.done_parents >= (SELECT count(*) FROM process_edges e WHERE e.child_id = c.process_id)
     RETURNING c.process_id, c.state, c.colony_name, c.executor_type),
 wake AS (
     SELECT pg_notify('{wakeups.CHANNEL}', t.topic)
@@ -264,10 +278,9 @@ async def after_success(db: Db, process: Any) -> int:
     """In the closing transaction: each child counts one more parent done; those whose parents
     have all succeeded become ready, with their parents' outputs (in dependency order) as input,
     and their executors are woken. Returns the number of children made ready."""
-    if not process["children"]:
-        return 0
-    counted = await db.fetch(_COUNT_DOWN, list(process["children"]))
-    ready = [r["process_id"] for r in counted if not r["wait_for_parents"]]
+    counted = await db.fetch(_COUNT_PARENT_DONE, process["process_id"])
+    # only a hint: an add_child may have fed the child meanwhile; _RELEASE decides, with a fresh look
+    ready = [r["process_id"] for r in counted if r["done_parents"] >= r["parents"]]
     if ready:
         await db.fetchval(_RELEASE, ready)
     return len(ready)
@@ -276,13 +289,13 @@ async def after_success(db: Db, process: Any) -> int:
 # Pending descendants of the seed processes, each with the first seed (by name) that blocks it.
 _SETTLE_DESCENDANTS = f"""
 WITH RECURSIVE seeds AS (
-    SELECT process_id, children, coalesce(nullif(spec->>'nodename', ''), funcname) AS name
+    SELECT process_id, coalesce(nullif(spec->>'nodename', ''), funcname) AS name
       FROM processes WHERE process_id = ANY($1::text[])),
 down (process_id, cause_id, cause_name) AS (
-    SELECT c.pid, s.process_id, s.name FROM seeds s, unnest(s.children) AS c (pid)
+    SELECT e.child_id, s.process_id, s.name FROM seeds s JOIN process_edges e ON e.parent_id = s.process_id
     UNION
-    SELECT c.pid, d.cause_id, d.cause_name
-      FROM down d JOIN processes p ON p.process_id = d.process_id, unnest(p.children) AS c (pid)),
+    SELECT e.child_id, d.cause_id, d.cause_name
+      FROM down d JOIN process_edges e ON e.parent_id = d.process_id),
 cause AS (
     SELECT DISTINCT ON (process_id) process_id, cause_id, cause_name FROM down
      ORDER BY process_id, cause_name, cause_id),
@@ -361,23 +374,24 @@ async def mark_cancelled(db: Db, graph_id: str) -> None:
 _ADD_CHILD = f"""
 WITH graph AS (
     SELECT g.processgraph_id FROM processgraphs g
-     WHERE g.processgraph_id = $1 AND g.state = 0 FOR UPDATE OF g),
+     WHERE g.processgraph_id = $1 AND g.state = 0 FOR SHARE OF g),
 parent AS (
-    SELECT p.process_id, p.children FROM processes p, graph
+    SELECT p.process_id,
+           (SELECT coalesce(array_agg(e.child_id ORDER BY e.edge_id), '{{}}') FROM process_edges e
+             WHERE e.parent_id = p.process_id) AS children
+      FROM processes p, graph
      WHERE p.process_id = $2 AND p.processgraph_id = graph.processgraph_id
        AND p.state IN ({wire.WAITING}, {wire.RUNNING}) AND ($5::text = '' OR p.assigned_executor_id = $5)
-       FOR UPDATE OF p),
+       FOR SHARE OF p),
 child AS (  -- checked in ``new``, so that this lookup is by primary key only
     SELECT c.process_id, c.processgraph_id, c.state, c.wait_for_parents FROM processes c
-     WHERE c.process_id = $3 FOR UPDATE OF c),
+     WHERE c.process_id = $3 FOR SHARE OF c),
 new AS (
     INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
         cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label, priority, priority_time,
         submission_time, max_wait_time, max_exec_time, max_retries, spec, processgraph_id,
-        wait_for_parents, parents, pending_parents, children)
-    SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $1,
-           true, ARRAY[parent.process_id], 1,
-           CASE WHEN $4 THEN parent.children WHEN $3 = '' THEN '{{}}'::text[] ELSE ARRAY[$3] END
+        wait_for_parents)
+    SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $1, true
       FROM parent
      WHERE $3 = '' OR EXISTS (SELECT 1 FROM child WHERE child.processgraph_id = $1
                                 AND ($4 OR (child.state = {wire.WAITING} AND child.wait_for_parents)))
@@ -387,22 +401,21 @@ env AS (
     SELECT e.attribute_id, new.process_id, $7, $1, {wire.ENV}, e.key, e.value
       FROM new, unnest($24::text[], $25::text[], $26::text[]) AS e (attribute_id, key, value)
     RETURNING 1),
-parent_edges AS (
-    UPDATE processes p
-       SET children = CASE WHEN $4 THEN ARRAY[new.process_id]
-                           ELSE array_append(p.children, new.process_id) END
-      FROM new WHERE p.process_id = $2
+below_parent AS (
+    INSERT INTO process_edges (parent_id, child_id) SELECT $2, new.process_id FROM new
     RETURNING 1),
-spliced AS (  -- insert: the parent's old children now wait for the new process instead
-    UPDATE processes c SET parents = array_replace(c.parents, $2, new.process_id)
-      FROM new, parent WHERE $4 AND c.process_id = ANY(parent.children)
+spliced AS (  -- insert: the parent's old children now wait for the new process instead (same place)
+    UPDATE process_edges e SET parent_id = new.process_id
+      FROM new WHERE $4 AND e.parent_id = $2
     RETURNING 1),
-joined AS (  -- beside: the given child also waits for the new process
-    UPDATE processes c SET parents = array_append(c.parents, new.process_id),
-           pending_parents = c.pending_parents + 1
-      FROM new WHERE NOT $4 AND c.process_id = $3
+joined AS (  -- beside: the given child also waits for the new process (its last parent)
+    INSERT INTO process_edges (parent_id, child_id) SELECT new.process_id, $3 FROM new
+     WHERE NOT $4 AND $3 <> ''
     RETURNING 1)
-SELECT new.*, (SELECT count(*) FROM env) AS env_count, (SELECT count(*) FROM parent_edges) AS edges,
+SELECT new.*, ARRAY[$2] AS parents,
+       CASE WHEN $4 THEN (SELECT children FROM parent) WHEN $3 = '' THEN '{{}}'::text[] ELSE ARRAY[$3] END
+           AS children,
+       (SELECT count(*) FROM env) AS env_count, (SELECT count(*) FROM below_parent) AS edges,
        (SELECT count(*) FROM spliced) AS spliced, (SELECT count(*) FROM joined) AS joined
   FROM new
 """
@@ -421,12 +434,13 @@ async def add_child(
     required_assignee: str,
     submitted_ns: int,
 ) -> WireDict | None:
-    """A new WAITING process that waits for ``parent_id``, in one statement that locks the graph
-    and re-checks everything under the lock: the graph is active, the parent belongs to it and
-    has not ended (and is assigned to ``required_assignee`` when given), ``child_id`` belongs to
-    it too and has not started. ``insert`` splices the new process between the parent and all
-    its children; otherwise it is an extra child of the parent, and also a parent of
-    ``child_id`` when given. Returns the new process, or None if a check failed."""
+    """A new WAITING process that waits for ``parent_id``, in one statement that share-locks the
+    graph, the parent and ``child_id`` and checks everything under those locks: the graph is
+    active, the parent belongs to it and has not ended (and is assigned to ``required_assignee``
+    when given), ``child_id`` belongs to it too and has not started. ``insert`` splices the new
+    process between the parent and all its children; otherwise it is an extra child of the
+    parent, and also a parent of ``child_id`` when given. Returns the new process, or None if a
+    check failed."""
     process_id = process_store.new_id()
     stored = spec.to_wire()
     env = stored.pop("env", None) or {}
@@ -466,17 +480,31 @@ async def colony_of(db: Db, graph_id: str) -> str | None:
 
 
 async def members(db: Db, graph_ids: Sequence[str]) -> dict[str, list[Member]]:
+    """Each graph's processes with their edges (parents in dependency order)."""
     rows = await db.fetch(
         """SELECT processgraph_id, process_id, coalesce(nullif(spec->>'nodename', ''), funcname) AS nodename,
-                  state, parents, children
+                  state
              FROM processes WHERE processgraph_id = ANY($1::text[]) ORDER BY priority_time, process_id""",
         list(graph_ids),
     )
+    edges = await db.fetch(
+        """SELECT e.parent_id, e.child_id FROM process_edges e
+             JOIN processes p ON p.process_id = e.child_id
+            WHERE p.processgraph_id = ANY($1::text[]) ORDER BY e.edge_id""",
+        list(graph_ids),
+    )
     found: dict[str, list[Member]] = {gid: [] for gid in graph_ids}
+    by_id: dict[str, Member] = {}
     for r in rows:
-        found[r["processgraph_id"]].append(
-            Member(r["process_id"], r["nodename"], r["state"], list(r["parents"]), list(r["children"]))
-        )
+        member = Member(r["process_id"], r["nodename"], r["state"], [], [])
+        by_id[member.process_id] = member
+        found[r["processgraph_id"]].append(member)
+    for e in edges:
+        child, parent = by_id.get(e["child_id"]), by_id.get(e["parent_id"])
+        if child is not None:
+            child.parents.append(e["parent_id"])
+        if parent is not None:
+            parent.children.append(e["child_id"])
     return found
 
 

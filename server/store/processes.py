@@ -19,7 +19,7 @@ from server.store import functions as function_stats
 COLUMNS = (
     "process_id, colony_name, executor_type, state, assigned_executor_id, initiator_id, initiator_name, "
     "priority_time, submission_time, start_time, end_time, wait_deadline, exec_deadline, retries, spec, "
-    "wait_for_parents, parents, children, processgraph_id, input, output, errors"
+    "wait_for_parents, processgraph_id, input, output, errors"
 )
 
 
@@ -37,7 +37,13 @@ ATTRIBUTES_SUBQUERY = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
         'targetprocessgraphid', a.processgraph_id, 'attributetype', a.attribute_type,
         'key', a.key, 'value', a.value) ORDER BY a.added, a.attribute_id), '[]'::jsonb)
     FROM attributes a WHERE a.target_id = p.process_id) AS attributes"""
-FULL_COLUMNS = ", ".join(f"p.{c.strip()}" for c in COLUMNS.split(",")) + ", " + ATTRIBUTES_SUBQUERY
+# A workflow process's parents (in dependency order) and children, from the edges table.
+EDGES_SUBQUERIES = """(SELECT coalesce(array_agg(e.parent_id ORDER BY e.edge_id), '{}')
+    FROM process_edges e WHERE e.child_id = p.process_id) AS parents,
+    (SELECT coalesce(array_agg(e.child_id ORDER BY e.edge_id), '{}')
+    FROM process_edges e WHERE e.parent_id = p.process_id) AS children"""
+FULL_COLUMNS = (", ".join(f"p.{c.strip()}" for c in COLUMNS.split(",")) + ", " + ATTRIBUTES_SUBQUERY + ", "
+                + EDGES_SUBQUERIES)
 
 
 def to_process(row: Any, attributes: list[Attribute] | None = None) -> WireDict:
@@ -69,8 +75,8 @@ def to_process(row: Any, attributes: list[Attribute] | None = None) -> WireDict:
         attributes=wire_attributes,
         spec=spec,
         waitforparents=row["wait_for_parents"],
-        parents=list(row["parents"]),
-        children=list(row["children"]),
+        parents=list(row.get("parents") or ()),
+        children=list(row.get("children") or ()),
         processgraphid=row["processgraph_id"],
         **{"in": row["input"], "out": row["output"]},
         errors=row["errors"],

@@ -258,6 +258,40 @@ def test_map_adds_children_that_feed_reduce(colony: ColonyEnv) -> None:
     assert final.state == wire.SUCCESS and len(final.processids) == 7
 
 
+def test_concurrent_add_child_calls_all_reach_the_reduce_step(colony: ColonyEnv) -> None:
+    """Adds from several connections at once (they share locks) all land, in a stable order."""
+    graph = submit(colony, node(colony, "map"), node(colony, "reduce", "map"))
+    mapper = assign(colony)
+    reduce_id = next(pid for pid in graph.processids if pid != mapper.processid)
+    colony.client.add_child(graph.processgraphid, mapper.processid, reduce_id, node(colony, "first"),
+                            "first", True, colony.executor_prvkey)
+    errors: list[BaseException] = []
+
+    def add(lane: int) -> None:
+        try:
+            with Colonies("127.0.0.1", colony.server.port) as own:
+                for i in range(10):
+                    own.add_child(graph.processgraphid, mapper.processid, reduce_id, node(colony, "g"),
+                                  f"g{lane}_{i}", False, colony.executor_prvkey)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(lane,)) for lane in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    colony.client.close(mapper.processid, [], colony.executor_prvkey)
+    for _ in range(61):
+        process = assign(colony)
+        colony.client.close(process.processid, [process.spec.nodename], colony.executor_prvkey)
+    reducer = assign(colony)
+    assert reducer.spec.nodename == "reduce" and len(reducer.input) == 61
+    assert reducer.input == [colony.client.get_process(pid, colony.user_prvkey).spec.nodename
+                             for pid in reducer.parents]
+
+
 def test_add_child_refusals(colony: ColonyEnv) -> None:
     graph = submit(colony, node(colony, "map"), node(colony, "reduce", "map"))
     other = colony.add_executor("other")
