@@ -289,15 +289,22 @@ async def close_successful(
 ) -> Any:
     """RUNNING -> SUCCESS by its assignee (still an approved executor, lease not expired), folding
     the run into its function's statistics. Returns the updated row, or None if refused. Run it in a
-    transaction and release the process's children next (``graphs.after_success``)."""
+    transaction and release the process's children next (``graphs.after_success``). A workflow
+    process share-locks its graph first, so that a cancellation (which locks the graph
+    exclusively, then its processes) waits for the close instead of deadlocking with it."""
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$4")},
+        graph AS (
+            SELECT g.processgraph_id FROM processgraphs g
+             WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
+               FOR SHARE OF g),
         closed AS (
             UPDATE processes p SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
+               AND (processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))
          RETURNING {COLUMNS}, funcname),
         stats AS (
             {function_stats.RECORD_RUN}

@@ -330,6 +330,52 @@ def test_cancelling_a_graph_is_durable(colony: ColonyEnv) -> None:
             "already ended")
 
 
+def _race_cancel_against_closes(colony: ColonyEnv, keys: list[str]) -> tuple[Any, list[str]]:
+    from pycolonies import ColoniesServerError
+
+    roots = [f"r{i}" for i in range(len(keys))]
+    graph = submit(colony, *[node(colony, r) for r in roots], node(colony, "join", *roots))
+    held = [assign(colony, key) for key in keys]
+    barrier = threading.Barrier(len(held) + 1)
+    outcomes: list[str] = []
+
+    def close(process: Process, key: str) -> None:
+        with Colonies("127.0.0.1", colony.server.port) as own:
+            barrier.wait()
+            try:
+                own.close(process.processid, [1], key)
+                outcomes.append("closed")
+            except ColoniesServerError as exc:
+                outcomes.append("cancelled" if exc.status == 400 and "cancelled" in exc.message
+                                else f"error {exc.status}: {exc.message}")
+
+    def cancel() -> None:
+        with Colonies("127.0.0.1", colony.server.port) as own:
+            barrier.wait()
+            own.cancel_processgraph(graph.processgraphid, colony.user_prvkey)
+            outcomes.append("cancel ok")
+
+    threads = [threading.Thread(target=close, args=(p, k)) for p, k in zip(held, keys, strict=True)]
+    threads.append(threading.Thread(target=cancel))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return graph, outcomes
+
+
+def test_cancel_racing_closes_never_deadlocks(colony: ColonyEnv) -> None:
+    """Closes (which release children) and a graph cancel at the same moment: every close either
+    lands or is refused as cancelled, the cancel lands, and nothing fails with a server error."""
+    keys = [colony.add_executor(f"racer-{i}") for i in range(6)]
+    for _ in range(3):
+        graph, outcomes = _race_cancel_against_closes(colony, keys)
+        assert "cancel ok" in outcomes
+        assert set(outcomes) <= {"closed", "cancelled", "cancel ok"}, outcomes
+        assert graph_state(colony, graph) == wire.CANCELLED
+        assert by_name(colony, graph)["join"].state == wire.CANCELLED
+
+
 def test_cancelling_one_process(colony: ColonyEnv) -> None:
     waiting = colony.client.submit_func_spec(node(colony, "w"), colony.user_prvkey)
     colony.client.cancel_process(waiting.processid, colony.user_prvkey)
