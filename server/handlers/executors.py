@@ -8,7 +8,7 @@ from pycolonies import wire
 from pycolonies.models import Executor
 from server import auth
 from server.context import Call
-from server.errors import BadRequest, NotFound
+from server.errors import BadRequest, Forbidden, NotFound
 from server.params import require_id, require_name
 from server.scheduler import wakeups
 from server.store import executors as store
@@ -88,6 +88,17 @@ async def get_executor(call: Call) -> Any:
     return executor
 
 
+async def heartbeat(call: Call) -> Any:
+    """An executor says it is alive while it works (assign polls say so too). An extension of
+    the reference protocol, used by this project's executors."""
+    colony = call.msg.str("colonyname")
+    if not colony:
+        raise BadRequest("Invalid heartbeatmsg: colonyname is required")
+    if not await store.mark_alive(call.services.relaxed_pool, colony, call.signer):
+        raise Forbidden(f"Access denied, the signer is not an approved executor of Colony <{colony}>")
+    return {}
+
+
 async def get_executor_by_id(call: Call) -> Any:
     colony, executor_id = call.msg.str("colonyname"), call.msg.str("executorid")
     await auth.require_member(call.pool, colony, call.signer)
@@ -105,4 +116,5 @@ HANDLERS = {
     "getexecutorsmsg": list_executors,
     "getexecutormsg": get_executor,
     "getexecutorbyidmsg": get_executor_by_id,
+    "heartbeatmsg": heartbeat,
 }

@@ -156,6 +156,17 @@ async def set_output(call: Call) -> Any:
     return {}
 
 
+async def release_process(call: Call) -> Any:
+    """The assigned executor gives a running process back to the queue (no retry is counted).
+    An extension of the reference protocol, used by this project's executors when they shut down."""
+    process_id = call.msg.str("processid")
+    if not process_id:
+        raise BadRequest("Failed to release process, processid is required")
+    if not await store.release(call.pool, process_id, call.signer):
+        await _explain_refusal(call, process_id, "release process")
+    return {}
+
+
 async def _explain_refusal(call: Call, process_id: str, action: str) -> None:
     """A conditional update by the assignee matched nothing: say why (the slow path only)."""
     row, _ = await _member_process(call, process_id, action)
@@ -241,6 +252,7 @@ HANDLERS = {
     "closesuccessfulmsg": close_successful,
     "closefailedmsg": close_failed,
     "setoutputmsg": set_output,
+    "releaseprocessmsg": release_process,
     "getprocessmsg": get_process,
     "getprocessesmsg": list_processes,
     "cancelprocessmsg": cancel_process,

@@ -150,3 +150,14 @@ async def find_member(db: Db, colony_name: str, signer_id: str) -> list[Member]:
         Member(r["kind"], r["name"], r["member_id"], r["state"], r["executor_type"], r["location_name"])
         for r in rows
     ]
+
+
+async def mark_alive(db: Db, colony_name: str, executor_id: str) -> bool:
+    """Stamp an approved executor's ``lastheardfromtime``; False if it is no approved executor."""
+    status = await db.execute(
+        "UPDATE executors SET last_heard_from = clock_timestamp() "
+        "WHERE colony_name = $1 AND executor_id = $2 AND state = 1",
+        colony_name,
+        executor_id,
+    )
+    return not status.endswith(" 0")

@@ -355,6 +355,32 @@ async def close_failed(
     return row if row["process_id"] is not None else None
 
 
+async def release(db: Db, process_id: str, executor_id: str) -> bool:
+    """RUNNING -> WAITING by its assignee (still an approved executor, lease not expired), without
+    counting a retry: the executor gives the process back (e.g. it is shutting down). Waiting
+    executors are woken when the statement commits."""
+    row = await db.fetchrow(
+        f"""
+        WITH released AS (
+            UPDATE processes p SET state = 0, assigned_executor_id = '', start_time = NULL,
+                   exec_deadline = NULL,
+                   wait_deadline = CASE WHEN max_wait_time > 0
+                                        THEN clock_timestamp() + make_interval(secs => max_wait_time) END
+             WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
+               AND {_APPROVED_ASSIGNEE}
+         RETURNING process_id, state, colony_name, executor_type),
+        wake AS (
+            SELECT pg_notify('{wakeups.CHANNEL}', colony_name || chr(31) || executor_type) FROM released),
+        event AS (SELECT {events.notify_sql("released")} FROM released)
+        SELECT (SELECT count(*) FROM released) AS released, (SELECT count(*) FROM wake) AS woken,
+               (SELECT count(*) FROM event) AS events
+        """,
+        process_id,
+        executor_id,
+    )
+    return bool(row["released"])
+
+
 async def set_output(db: Db, process_id: str, executor_id: str, output: list[Any]) -> bool:
     status = await db.execute(
         "UPDATE processes p SET output = $3::jsonb "
