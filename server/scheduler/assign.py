@@ -62,6 +62,10 @@ async def assign(
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise NotFound("No process available for assignment")
-            with contextlib.suppress(TimeoutError):
-                # Bounded, so a very long long-poll still re-checks now and then.
-                await asyncio.wait_for(waiter.event.wait(), min(remaining, MAX_WAIT_SLICE_S))
+            waiter.idle = True
+            try:
+                with contextlib.suppress(TimeoutError):
+                    # Bounded, so a very long long-poll still re-checks now and then.
+                    await asyncio.wait_for(waiter.event.wait(), min(remaining, MAX_WAIT_SLICE_S))
+            finally:
+                waiter.idle = False

@@ -47,6 +47,7 @@ async def announce(db: Db, colony_name: str, executor_type: str) -> None:
 class Waiter:
     event: asyncio.Event = field(default_factory=asyncio.Event)
     looked: int = -1  # the queue generation at which this waiter last started to look
+    idle: bool = False  # waiting for a wake-up (not looking for work right now)
 
 
 @dataclass
@@ -104,8 +105,10 @@ class Wakeups:
 
     @staticmethod
     def _wake_first(queue: _Queue, eligible) -> None:  # noqa: ANN001 - a predicate on Waiter
+        # Only an idle waiter can take a wake-up: one that is looking right now would use it up
+        # without effect (it compares generations when its look finds nothing).
         for waiter in queue.waiters:
-            if not waiter.event.is_set() and eligible(waiter):
+            if waiter.idle and not waiter.event.is_set() and eligible(waiter):
                 waiter.event.set()
                 return
 
@@ -129,7 +132,7 @@ class Wakeups:
             try:
                 con = await asyncpg.connect(self.dsn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.debug("wake-up listener cannot connect yet: %s", exc)
+                log.debug("wake-up listener cannot connect yet: %r", exc)
                 await self._pause(RECONNECT_DELAY_S)
                 continue
             lost = asyncio.Event()
@@ -137,6 +140,7 @@ class Wakeups:
             try:
                 await con.add_listener(CHANNEL, self._on_notification)
                 self.listening.set()
+                log.info("wake-up listener listening")
                 self.wake_all()  # anything announced while we were not listening
                 while not lost.is_set() and not self._stopping.is_set():
                     with contextlib.suppress(TimeoutError):
