@@ -1,14 +1,11 @@
 """The deadline sweeper: one leader across all replicas enforces maxexectime and maxwaittime.
 
 Every replica runs this task; the one holding the PostgreSQL session advisory lock
-``SWEEPER_LOCK_ID`` sweeps every ``interval`` seconds, the others try to take the lock once a
-second. If the leader dies, its session ends, the lock is released and another replica takes over.
+``SWEEPER_LOCK_ID`` sweeps every ``interval`` seconds (``LeaderLoop``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
@@ -16,7 +13,7 @@ import asyncpg
 
 from server import replay
 from server.scheduler import wakeups
-from server.scheduler.tasks import stop_task
+from server.scheduler.leader import LeaderLoop
 from server.store import deadlines as store
 from server.store import graphs
 
@@ -24,7 +21,6 @@ log = logging.getLogger(__name__)
 
 SWEEPER_LOCK_ID = 0x636F6C6F6E79_01  # "colony" + 1
 SWEEP_INTERVAL_S = 0.25
-FOLLOWER_RETRY_S = 1.0
 REPLAY_EXPIRY_INTERVAL_S = 10.0
 
 
@@ -47,63 +43,20 @@ async def sweep(con: asyncpg.Connection) -> dict[str, int]:
             "failed_waits": len(failed_waits)}
 
 
-class DeadlineSweeper:
+class DeadlineSweeper(LeaderLoop):
+    name = "deadline sweeper"
+    duty = "sweeps deadlines"
+    lock_id = SWEEPER_LOCK_ID
+
     def __init__(self, dsn: str, interval: float = SWEEP_INTERVAL_S, replay_window_s: int = 300) -> None:
-        self.dsn = dsn
-        self.interval = interval
+        super().__init__(dsn, interval)
         self.replay_window_s = replay_window_s
-        self.is_leader = False
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._next_expiry = 0.0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="deadline-sweeper")
-
-    async def stop(self) -> None:
-        """Stop at the next pause (a database call in flight is let finish, up to a few seconds)."""
-        self._stopping.set()
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
-
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep unless stopping; True while the sweeper should go on."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return not self._stopping.is_set()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                con = await asyncpg.connect(self.dsn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.debug("deadline sweeper cannot connect yet: %s", exc)
-                await self._pause(FOLLOWER_RETRY_S)
-                continue
-            try:
-                await self._lead_or_follow(con)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("deadline sweeper lost its database connection: %s", exc)
-                await self._pause(FOLLOWER_RETRY_S)
-            finally:
-                self.is_leader = False
-                with contextlib.suppress(Exception):
-                    await con.close(timeout=2)
-
-    async def _lead_or_follow(self, con: asyncpg.Connection) -> None:
-        while not await con.fetchval("SELECT pg_try_advisory_lock($1)", SWEEPER_LOCK_ID):
-            if not await self._pause(FOLLOWER_RETRY_S):
-                return
-        self.is_leader = True
-        log.info("this replica now sweeps deadlines")
-        next_expiry = 0.0
-        while True:
-            result = await sweep(con)
-            if any(result.values()):
-                log.info("deadlines: %s", result)
-            if time.monotonic() >= next_expiry:
-                await replay.expire(con, self.replay_window_s)
-                next_expiry = time.monotonic() + REPLAY_EXPIRY_INTERVAL_S
-            if not await self._pause(self.interval):
-                return
-
+    async def tick(self, con: asyncpg.Connection) -> None:
+        result = await sweep(con)
+        if any(result.values()):
+            log.info("deadlines: %s", result)
+        if time.monotonic() >= self._next_expiry:
+            await replay.expire(con, self.replay_window_s)
+            self._next_expiry = time.monotonic() + REPLAY_EXPIRY_INTERVAL_S

@@ -21,8 +21,6 @@ workflow with all of them (this loop). The args used are deleted in the same tra
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -37,7 +35,7 @@ from pycolonies.codec import FieldError, WireDict, from_wire
 from pycolonies.models import FuncSpec, Workflow
 from server.scheduler import cron_schedule
 from server.scheduler.graph_plan import Node, PlanError, plan_workflow
-from server.scheduler.tasks import stop_task
+from server.scheduler.leader import LeaderLoop
 from server.store import Executor as Db
 from server.store import crons as cron_store
 from server.store import generators as generator_store
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 TRIGGER_LOCK_ID = 0x636F6C6F6E79_02  # "colony" + 2 (the deadline sweeper is + 1)
 TRIGGER_PERIOD_S = 0.5
 CHECKER_PERIOD_MS = int(TRIGGER_PERIOD_S * 1000)  # reported as ``checkerperiod`` in replies
-FOLLOWER_RETRY_S = 1.0
 MAX_FIRINGS_PER_PASS = 100
 PROBLEM_RETRY_S = 30.0  # a generator (or a cron hit by a database error) that failed waits this long
 
@@ -219,66 +216,17 @@ async def run_due(con: asyncpg.Connection, *, rng: random.Random | None = None,
     return result
 
 
-async def _connect(dsn: str) -> asyncpg.Connection:
-    con = await asyncpg.connect(dsn)
-    for typename in ("json", "jsonb"):  # as the pool's connections (server.db)
-        await con.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    return con
+class TriggerLoop(LeaderLoop):
+    name = "trigger loop"
+    duty = "fires crons and generators"
+    lock_id = TRIGGER_LOCK_ID
 
-
-class TriggerLoop:
     def __init__(self, dsn: str, period: float = TRIGGER_PERIOD_S, rng: random.Random | None = None) -> None:
-        self.dsn = dsn
-        self.period = period
+        super().__init__(dsn, period)
         self.rng = rng or random.Random()
-        self.is_leader = False
         self._holdoff: dict[str, float] = {}
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="trigger-loop")
-
-    async def stop(self) -> None:
-        """Stop at the next pause (a database call in flight is let finish, up to a few seconds)."""
-        self._stopping.set()
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
-
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep unless stopping; True while the loop should go on."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return not self._stopping.is_set()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                con = await _connect(self.dsn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.debug("trigger loop cannot connect yet: %s", exc)
-                await self._pause(FOLLOWER_RETRY_S)
-                continue
-            try:
-                await self._lead_or_follow(con)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("trigger loop lost its database connection: %s", exc)
-                await self._pause(FOLLOWER_RETRY_S)
-            finally:
-                self.is_leader = False
-                with contextlib.suppress(Exception):
-                    await con.close(timeout=2)
-
-    async def _lead_or_follow(self, con: asyncpg.Connection) -> None:
-        while not await con.fetchval("SELECT pg_try_advisory_lock($1)", TRIGGER_LOCK_ID):
-            if not await self._pause(FOLLOWER_RETRY_S):
-                return
-        self.is_leader = True
-        log.info("this replica now fires crons and generators")
-        while True:
-            result = await run_due(con, rng=self.rng, holdoff=self._holdoff)
-            if any(result.values()):
-                log.debug("triggers: %s", result)
-            if not await self._pause(self.period):
-                return
+    async def tick(self, con: asyncpg.Connection) -> None:
+        result = await run_due(con, rng=self.rng, holdoff=self._holdoff)
+        if any(result.values()):
+            log.debug("triggers: %s", result)
