@@ -34,6 +34,13 @@ def func_spec(
     * ``func`` as a **callable**: ``nodename = funcname = func.__name__``; its dedented source goes
       base64-encoded to ``env["code"]`` and its positional parameter names, comma-joined, to
       ``env["args_spec"]`` (``"n1,n2,ctx"``).
+    * a Python function whose source is not self-contained or not available, that is a **lambda**
+      (named ``"lambda"``), a **closure** (it uses variables of an enclosing function) or a
+      function ``inspect.getsource`` cannot read (defined in a REPL or by ``exec``), is shipped as
+      ``env["pickle"] = base64(cloudpickle.dumps(func))`` instead of ``env["code"]``
+      (``env["args_spec"]`` as above). Only this SDK's python executor runs such payloads, with
+      code shipping on, and cloudpickle needs the same Python version on both sides. Pass
+      ``code=`` to ship source text instead.
     * ``executorname`` restricts the process to that executor (``conditions.executornames``).
 
     ``args`` and ``kwargs`` may hold any JSON values, and ``fs`` is honoured in both forms.
@@ -46,7 +53,11 @@ def func_spec(
     elif callable(func):
         name = func.__name__
         env["args_spec"] = _args_spec(func)
-        env["code"] = _b64(code if code is not None else _source(func))
+        if code is None and _needs_pickle(func):
+            name = "lambda" if name == "<lambda>" else name
+            env["pickle"] = _pickle(func)
+        else:
+            env["code"] = _b64(code if code is not None else _source(func))
     else:
         raise TypeError(f"func must be a function name or a callable, not {type(func).__name__}")
 
@@ -70,6 +81,32 @@ def func_spec(
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode("ascii")
+
+
+def _needs_pickle(func: Callable[..., Any]) -> bool:
+    """A Python function whose source text alone would not recreate it."""
+    if not inspect.isfunction(func):
+        return False  # builtins and other callables: the source path (and its error) as before
+    if func.__name__ == "<lambda>" or func.__closure__:
+        return True
+    try:
+        inspect.getsource(func)
+    except (OSError, TypeError):
+        return True
+    return False
+
+
+def _pickle(func: Callable[..., Any]) -> str:
+    import cloudpickle  # imported on first use: most programs never pickle a function
+
+    try:
+        payload = cloudpickle.dumps(func)
+    except Exception as exc:  # e.g. it uses a global that cannot be pickled (a lock, a connection)
+        raise ValueError(
+            f"cannot ship {func.__name__!r}: its source is not self-contained and cloudpickle failed "
+            f"({type(exc).__name__}: {exc}); pass code= explicitly"
+        ) from exc
+    return base64.b64encode(payload).decode("ascii")
 
 
 def _source(func: Callable[..., Any]) -> str:

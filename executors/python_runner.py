@@ -1,0 +1,342 @@
+"""Run one process's Python function, isolated, in a fresh worker subprocess.
+
+:func:`run_process` decides *what* may run (an allow-listed module function, shipped source, or a
+cloudpickled callable, see :class:`RunnerSettings`), starts ``python -m executors.python_worker``
+in a new session, sends it the job on stdin, streams every line the function prints to a
+callback, and reads the result from the worker's stdout, a channel the function cannot write
+to. The worker's whole process group is killed when the run ends, times out or is cancelled, so
+nothing the function started outlives it.
+
+The worker interpreter (``RunnerSettings.python``) must have colonies-py installed, plus whatever
+the allow-listed modules need. The colony owner's and server's keys (``COLONIES_COLONY_PRVKEY``,
+``COLONIES_SERVER_PRVKEY``) are removed from its environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import collections
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from executors.python_worker import allowed_entry
+from pycolonies.models import Process
+
+WORKER_MODULE = "executors.python_worker"
+MAX_LINE = 64 * 1024  # longer output lines are passed on in pieces of this many bytes
+_STALL = 2.0  # once the worker's group is gone, a pipe with no data for this long is given up
+_DRAIN_LIMIT = 60.0  # ... and the output still coming after this long too (an escaped process)
+_OFFERED_TIMEOUT = 120.0
+_TAIL_LINES = 20  # output lines quoted when the worker dies without a result
+_SCRUBBED_ENV = ("COLONIES_COLONY_PRVKEY", "COLONIES_SERVER_PRVKEY")
+
+OutputCallback = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    allow_code: bool = True  # run functions shipped as source (env["code"]) or cloudpickle (env["pickle"])
+    allowed: tuple[str, ...] = ()  # registered functions: "pkg.module.function" or "pkg.module.*"
+    python: str = sys.executable  # interpreter for the worker
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where the function's ``colonies`` client connects, and what goes into its ``ctx``."""
+
+    host: str
+    port: int
+    tls: bool
+    colonyname: str
+    executorid: str
+    executor_prvkey: str
+
+
+class ProcessFailure(Exception):
+    """The process must be closed as failed with ``errors`` (a list of strings: the message first,
+    then details such as the traceback)."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.errors: list[str] = [message, details] if details else [message]
+
+
+async def run_process(
+    process: Process,
+    settings: RunnerSettings,
+    client: ClientInfo,
+    on_output_line: OutputCallback,
+    timeout: float | None = None,
+) -> list[Any]:
+    """Run the process's function in a fresh worker subprocess and return its output list.
+
+    Every line the function prints to stdout or stderr is passed to ``on_output_line`` as it
+    happens, without its line ending. An exception raised by ``on_output_line`` kills the worker
+    and propagates. ``timeout`` (seconds; None or <= 0: none) is the process's maxexectime.
+
+    Raises :class:`ProcessFailure` when the function is not allowed, has no usable code, raises,
+    exits or crashes the worker, runs out of time, or returns something JSON cannot carry. On
+    cancellation the worker's process group is killed and ``CancelledError`` re-raised.
+    """
+    plan = _plan(process, settings)
+    job = {"process": process.to_wire(), "plan": plan, "client": dataclasses.asdict(client)}
+    worker = await _start([settings.python, "-m", WORKER_MODULE])
+    assert worker.stdout is not None and worker.stderr is not None
+    output = _OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
+    lines = asyncio.create_task(output.pump(worker.stderr))
+    result = asyncio.create_task(_read_answer(worker.stdout))
+    try:
+        returncode = await _feed_and_wait(worker, json.dumps(job).encode(), timeout)
+    finally:
+        _kill_group(worker.pid)
+        await _settle(output, lines, result)
+    callback_error = None if lines.cancelled() else lines.exception()
+    if callback_error is not None:
+        raise callback_error  # on_output_line failed
+    answer = _parse_answer(result.result() if not result.cancelled() else b"")
+    if "output" in answer and isinstance(answer["output"], list):
+        return answer["output"]
+    if "error" in answer:
+        raise ProcessFailure(*answer["error"][:2])
+    raise ProcessFailure(_died(returncode), "\n".join(output.tail))
+
+
+def offered_functions(settings: RunnerSettings) -> list[tuple[str, list[str]]]:
+    """(funcname, argument names) for each allow-listed function (expanding ``"module.*"`` to the
+    module's public functions), for registering them with the server.
+
+    The modules are imported by the worker interpreter in a subprocess, not in the executor.
+    Raises ValueError, naming the entry, when an entry is malformed or its module fails to import.
+    """
+    if not settings.allowed:
+        return []
+    command = [settings.python, "-m", WORKER_MODULE, "--offered"]
+    # stderr to a file: a process started by an imported module must not keep us reading a pipe
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            worker = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                env=_worker_env(), start_new_session=True,
+            )
+        except OSError as exc:
+            raise ValueError(f"cannot start the python worker {settings.python!r}: {exc}") from exc
+        try:
+            stdout, _ = worker.communicate(json.dumps(list(settings.allowed)).encode(), _OFFERED_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise ValueError(f"importing the allowed functions took over {_OFFERED_TIMEOUT:g} s") from exc
+        finally:
+            _kill_group(worker.pid)
+            worker.wait()
+        stderr.seek(0)
+        tail = stderr.read().decode(errors="replace").strip()[-2000:]
+    answer = _parse_answer(stdout)
+    if "functions" in answer:
+        return [(str(name), [str(arg) for arg in args]) for name, args in answer["functions"]]
+    if "error" in answer:
+        raise ValueError("\n".join(filter(None, answer["error"][:2])))
+    raise ValueError(f"the python worker {settings.python!r} failed listing the allowed functions: "
+                     f"{_died(worker.returncode)}\n{tail}")
+
+
+# ---------------------------------------------------------------------------------------------
+# What to run
+
+
+def _plan(process: Process, settings: RunnerSettings) -> dict[str, Any]:
+    """The worker's instructions, or ProcessFailure when this executor may not run the function."""
+    name = process.spec.funcname
+    entry = allowed_entry(name, settings.allowed)
+    if entry is not None:
+        return {"kind": "module", "name": name, "wildcard": entry.endswith(".*")}
+    listing = ", ".join(settings.allowed) or "none"
+    env = process.spec.env
+    if not settings.allow_code:
+        raise ProcessFailure(
+            f"function {name!r} is not allowed on this executor: it is not one of the allowed functions "
+            f"({listing}) and running shipped code (env['code'] or env['pickle']) is turned off. "
+            f"To allow it, add {name!r} or its 'module.*' to the executor's allowed functions, "
+            "or turn code shipping on."
+        )
+    if env.get("code"):
+        return {"kind": "code", "source": _decode(env["code"], "code", name).decode("utf-8", "strict")}
+    if env.get("pickle"):
+        _decode(env["pickle"], "pickle", name)
+        return {"kind": "pickle", "payload": env["pickle"]}
+    raise ProcessFailure(
+        f"function {name!r} has no code to run: the spec carries neither env['code'] nor env['pickle'] "
+        f"and it is not one of this executor's allowed functions ({listing})"
+    )
+
+
+def _decode(text: str, key: str, name: str) -> bytes:
+    try:
+        data = base64.b64decode(text, validate=True)
+        if key == "code":
+            data.decode("utf-8")
+        return data
+    except (binascii.Error, ValueError) as exc:
+        raise ProcessFailure(f"env[{key!r}] of function {name!r} cannot be decoded: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker subprocess
+
+
+def _worker_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
+    env["PYTHONUNBUFFERED"] = "1"  # prints reach the pipe as they happen
+    return env
+
+
+async def _start(command: list[str]) -> asyncio.subprocess.Process:
+    try:
+        return await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_worker_env(),
+            start_new_session=True,  # its own process group, killed as a whole
+        )
+    except OSError as exc:
+        raise ProcessFailure(f"cannot start the python worker {command[0]!r}: {exc}") from exc
+
+
+async def _feed_and_wait(worker: asyncio.subprocess.Process, job: bytes, timeout: float | None) -> int:
+    limit = timeout if timeout is not None and timeout > 0 else None
+    try:
+        async with asyncio.timeout(limit) as deadline:
+            assert worker.stdin is not None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # its exit code tells why
+                worker.stdin.write(job)
+                await worker.stdin.drain()
+            worker.stdin.close()
+            return await _exit_code(worker)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise ProcessFailure(
+            f"the function did not finish within its maxexectime of {limit:g} s; the worker was killed"
+        ) from None
+
+
+async def _exit_code(worker: asyncio.subprocess.Process) -> int:
+    """The worker's exit code as soon as it exits. (``worker.wait()`` also waits for its pipes to
+    close, which a process the function left behind can hold open for as long as it lives.)"""
+    delay = 0.005
+    while worker.returncode is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return worker.returncode
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def _settle(output: _OutputLines, *readers: asyncio.Task[Any]) -> None:
+    """Let the pipe readers finish once the worker's group is killed (asyncio's child watcher
+    reaps the worker): all the output it wrote reaches ``on_output_line``, however slow that is.
+    A process that left the group (``setsid``) may hold a pipe open: give up on it when no data
+    came for a while, or when it goes on writing for too long."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + _DRAIN_LIMIT
+    try:
+        pending: set[asyncio.Task[Any]] = set(readers)
+        while pending and loop.time() < give_up and not output.stalled(_STALL):
+            _, pending = await asyncio.wait(pending, timeout=0.1)
+    finally:
+        pending = {reader for reader in readers if not reader.done()}
+        for reader in pending:
+            reader.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+
+class _OutputLines:
+    """Splits the worker's output into lines for ``on_output_line`` (a failing callback stops
+    the worker) and keeps the last few lines, to quote when the worker dies without a result."""
+
+    def __init__(self, on_line: OutputCallback, stop: Callable[[], None]) -> None:
+        self.on_line = on_line
+        self.stop = stop
+        self.tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self.waiting_since: float | None = None  # when it began waiting for data, if it is
+
+    def stalled(self, seconds: float) -> bool:
+        """Waited for data (not for the callback) for at least ``seconds``."""
+        since = self.waiting_since
+        return since is not None and asyncio.get_running_loop().time() - since >= seconds
+
+    async def pump(self, stream: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        pending = b""
+        try:
+            while True:
+                self.waiting_since = loop.time()
+                chunk = await stream.read(MAX_LINE)
+                self.waiting_since = None
+                if not chunk:
+                    break
+                *complete, pending = (pending + chunk).split(b"\n")
+                for line in complete:
+                    await self._emit(line)
+                while len(pending) >= MAX_LINE:
+                    await self._emit(pending[:MAX_LINE])
+                    pending = pending[MAX_LINE:]
+            if pending:
+                await self._emit(pending)
+        except Exception:
+            self.stop()
+            raise
+
+    async def _emit(self, line: bytes) -> None:
+        text = line.removesuffix(b"\r").decode("utf-8", errors="replace")
+        self.tail.append(text)
+        await self.on_line(text)
+
+
+async def _read_answer(stream: asyncio.StreamReader) -> bytes:
+    """The worker's answer: one line of JSON. Read up to its newline, not to EOF, which a
+    process forked by the function could hold off."""
+    data = b""
+    while chunk := await stream.read(1 << 16):
+        data += chunk
+        if data.endswith(b"\n"):
+            break
+    return data
+
+
+def _parse_answer(data: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _died(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the worker crashed: it was killed by {name} before the function returned"
+    return (
+        f"the worker exited with code {returncode} without a result: the function called "
+        f"os._exit({returncode}), native code crashed, or the worker could not start (see its output)"
+    )
