@@ -106,6 +106,12 @@ class ColoniesApi(ABC):
     def remove_executor(self, colonyname: str, executorname: str, prvkey: str) -> JSONDict:
         return self._invoke(_executor_msg("removeexecutormsg", colonyname, executorname), prvkey, _raw)
 
+    def heartbeat(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Tell the server the signing executor (approved, of ``colonyname``) is alive: stamps its
+        ``lastheardfromtime`` while it works on long processes. An extension of the reference
+        protocol (its servers only stamp on assign)."""
+        return self._invoke({"msgtype": "heartbeatmsg", "colonyname": colonyname}, prvkey, _raw)
+
     # -- users ----------------------------------------------------------------------------------
 
     def add_user(self, user: JSONDict, prvkey: str) -> JSONDict:
@@ -214,6 +220,12 @@ class ColoniesApi(ABC):
         """Close a running process as FAILED with ``errors``."""
         msg = {"msgtype": "closefailedmsg", "processid": processid, "errors": list(errors)}
         return self._invoke(msg, prvkey, _raw)
+
+    def release_process(self, processid: str, prvkey: str) -> JSONDict:
+        """Give a RUNNING process back to the queue (WAITING, no retry counted) so another executor
+        runs it; signed by its assigned executor, e.g. when it shuts down. An extension of the
+        reference protocol."""
+        return self._invoke({"msgtype": "releaseprocessmsg", "processid": processid}, prvkey, _raw)
 
     def set_output(self, processid: str, arr: list[Any], prvkey: str) -> JSONDict:
         """Set the output of a running process without closing it."""

@@ -18,9 +18,11 @@ app = typer.Typer(no_args_is_help=True, help="Colonies: a ColonyOS-compatible co
 server_app = typer.Typer(no_args_is_help=True, help="Run and inspect the colonies server.")
 database_app = typer.Typer(no_args_is_help=True, help="Manage the server's PostgreSQL schema.")
 security_app = typer.Typer(no_args_is_help=True, help="Private keys and ids.")
+executor_app = typer.Typer(no_args_is_help=True, help="Run executors that take work from a colony.")
 app.add_typer(server_app, name="server")
 app.add_typer(database_app, name="database")
 app.add_typer(security_app, name="security")
+app.add_typer(executor_app, name="executor")
 
 
 def _fail(message: str) -> None:
@@ -123,6 +125,57 @@ def security_id(prvkey: Annotated[str, typer.Option(help="Private key (64 hex ch
         typer.echo(crypto.derive_id(prvkey))
     except ValueError as exc:
         _fail(str(exc))
+
+
+@executor_app.command("start")
+def executor_start(
+    kind: Annotated[str, typer.Option("--type", help="Executor kind: python")] = "python",
+    name: Annotated[str | None, typer.Option(
+        help="Name of the new executor (default COLONIES_EXECUTOR_NAME or <type>-<8 hex>)")] = None,
+    executor_type: Annotated[str | None, typer.Option(
+        "--executor-type", help="Executor type (default COLONIES_EXECUTOR_TYPE or the kind's, "
+        "python-executor for python)")] = None,
+    concurrency: Annotated[int, typer.Option(help="Processes run at the same time")] = 1,
+    allow: Annotated[list[str] | None, typer.Option(
+        "--allow", help="python: an allowed function, pkg.mod.func or pkg.mod.* (repeatable)")] = None,
+    no_code: Annotated[bool, typer.Option(
+        "--no-code", help="python: refuse functions shipped as code; run only --allow functions")] = False,
+    grace: Annotated[float, typer.Option(
+        help="Seconds running processes may finish after SIGTERM/Ctrl-C before they are given back")] = 30.0,
+    heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats (0: none)")] = 10.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start an executor: register it (COLONIES_COLONY_PRVKEY) or use an approved one
+    (COLONIES_PRVKEY), then run processes of its type until SIGTERM or Ctrl-C (which let running
+    processes finish for --grace seconds, then give them back to the queue; a second signal skips
+    the wait). Server and colony: COLONIES_SERVER_HOST, COLONIES_SERVER_PORT, COLONIES_TLS,
+    COLONIES_COLONY_NAME."""
+    from executors.base import ExecutorError
+    from executors.config import ConfigError, ExecutorConfig
+    from executors.kinds import load_kind
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    options: dict[str, object] = {}
+    if allow:
+        options["allowed"] = tuple(allow)
+    if no_code:
+        options["allow_code"] = False
+    if options and kind != "python":
+        _fail("--allow and --no-code are options of --type python")
+    if no_code and not allow:
+        _fail("--no-code without --allow leaves nothing to run: add --allow pkg.module.function")
+    try:
+        config = ExecutorConfig.from_env(
+            executorname=name, executortype=executor_type, concurrency=concurrency, grace=grace,
+            heartbeat_interval=heartbeat,
+        ).checked()
+        executor = load_kind(kind)(config, announce=lambda line: print(line, flush=True), **options)
+        asyncio.run(executor.run())
+    except (ConfigError, ExecutorError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C before the executor's own handler was installed
+        raise typer.Exit(130) from None
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m pycolonies.cli.main`

@@ -1,0 +1,239 @@
+"""The executor base: a kind of executor is one small class on :class:`BaseExecutor`.
+
+::
+
+    class EchoExecutor(BaseExecutor):
+        executortype = "echo"
+
+        async def execute(self, job: Job) -> list[Any]:
+            await job.log(f"echoing {job.process.spec.args}")
+            return list(job.process.spec.args)
+
+        def functions(self) -> list[tuple[str, list[str]]]:
+            return [("echo", ["*args"])]
+
+    EchoExecutor(ExecutorConfig.from_env()).run_forever()
+
+The base registers the executor (or uses an approved one), registers its functions, long-polls
+for processes with bounded concurrency, forwards log lines, closes each process with the output
+of :meth:`BaseExecutor.execute` (or fails it with the errors of the exception it raised), stops a
+run whose process was cancelled or taken away, sends heartbeats, rides out server outages with
+back-off, and shuts down gracefully on SIGTERM/SIGINT (see :mod:`executors.worker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from executors.config import ConfigError, ExecutorConfig
+from executors.register import Identity, identify, offer, unregister
+from executors.retry import Backoff, Outage, is_transient
+from pycolonies.aio import AsyncColonies
+from pycolonies.errors import ColoniesError
+from pycolonies.models import Process
+
+if TYPE_CHECKING:
+    from executors.worker import Worker
+
+log = logging.getLogger("executors")
+
+T = TypeVar("T")
+
+REQUEST_TIMEOUT = 30.0  # seconds per request (an assign long-poll gets its own timeout on top)
+
+
+class JobFailed(Exception):
+    """Raise from :meth:`BaseExecutor.execute` to fail the process with ``errors`` (the message
+    first, then details). Any exception with an ``errors`` list of strings is treated the same way
+    (e.g. the python runner's ``ProcessFailure``); other exceptions fail the process with their
+    message and traceback."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.errors: list[str] = [message, details] if details else [message]
+
+
+class ExecutorError(Exception):
+    """The executor cannot go on (e.g. it was removed from the colony); the message says why."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One process to run: what :meth:`BaseExecutor.execute` gets."""
+
+    process: Process
+    log: Callable[[str], Awaitable[None]]  # forward one output line to the process's logs
+    executor: Identity  # who runs it (name, id, key, colony, type)
+    config: ExecutorConfig
+    timeout: float | None  # the process's maxexectime in seconds, None when it has none
+
+    @property
+    def processid(self) -> str:
+        return self.process.processid
+
+    @property
+    def funcname(self) -> str:
+        return self.process.spec.funcname
+
+
+class BaseExecutor:
+    """Subclass it: set :attr:`executortype`, implement :meth:`execute` (and :meth:`functions`).
+
+    ``await executor.run()`` works until stopped (SIGTERM/SIGINT when run in the main thread, or
+    :meth:`stop`); :meth:`run_forever` is the same for synchronous code. ``announce`` receives the
+    startup lines (the executor's name, "ready"); by default they are logged.
+    """
+
+    executortype: ClassVar[str] = ""
+
+    def __init__(
+        self, config: ExecutorConfig | None = None, *, announce: Callable[[str], None] | None = None
+    ) -> None:
+        self.config = config if config is not None else ExecutorConfig.from_env()
+        self.identity: Identity | None = None
+        self._announce = announce or log.info
+        self._worker: Worker | None = None  # the work loop, while running
+        self._stop_requested: asyncio.Event | None = None
+        self._signals = 0
+
+    # -- what a kind implements -----------------------------------------------------------------
+
+    async def execute(self, job: Job) -> list[Any]:
+        """Run the process and return its output list; raise to fail it. Cancelled (``CancelledError``)
+        when the process is cancelled or the executor gives it back: stop the work then."""
+        raise NotImplementedError(f"{type(self).__name__} must implement execute()")
+
+    def functions(self) -> list[tuple[str, list[str]]]:
+        """(funcname, argument names) of the functions this executor offers, registered at start.
+        Called in a thread, so it may block (e.g. import modules in a subprocess)."""
+        return []
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Run until stopped (blocking)."""
+        asyncio.run(self.run())
+
+    async def run(self) -> None:
+        """Register, then take and run processes until stopped; returns after a graceful shutdown.
+
+        Raises :class:`~executors.config.ConfigError` for missing or refused settings and
+        :class:`ExecutorError` when the executor cannot go on.
+        """
+        from executors.worker import Worker
+
+        config = self.config.checked()
+        self._stop_requested = asyncio.Event()
+        self._signals = 0
+        remove_handlers = self._install_signal_handlers()
+        client = AsyncColonies(config.host, config.port, config.tls, timeout=REQUEST_TIMEOUT)
+        try:
+            prepared = await self._until_stopped(self._prepare(client, config))
+            if prepared is None:
+                return
+            self.identity = prepared
+            worker = Worker(self, client, prepared, config)
+            self._worker = worker
+            if self._signals:
+                worker.stop(immediate=self._signals > 1)
+            self._announce(f"Executor {prepared.executorname} ready (colony {prepared.colonyname}, "
+                           f"type {prepared.executortype}, up to {config.concurrency} at a time)")
+            await worker.run()
+            if worker.fatal:
+                raise ExecutorError(worker.fatal)
+        finally:
+            self._worker = None
+            remove_handlers()
+            if self.identity is not None and self.identity.registered and config.colony_prvkey:
+                await unregister(client, self.identity, config.colony_prvkey)
+            await client.close()
+
+    def stop(self, immediate: bool = False) -> None:
+        """Stop taking work; let running processes finish within the grace period (at once with
+        ``immediate``), then give the rest back to the queue. Call it from the event loop's thread."""
+        self._signals += 2 if immediate else 1
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+        if self._worker is not None:
+            self._worker.stop(immediate=self._signals > 1)
+
+    # -- startup --------------------------------------------------------------------------------
+
+    async def _prepare(self, client: AsyncColonies, config: ExecutorConfig) -> Identity:
+        try:
+            functions = await asyncio.to_thread(self.functions)
+        except ValueError as exc:
+            message, _, details = str(exc).strip().partition("\n")
+            if details:
+                log.debug("%s", details)
+                message += " (details with --verbose)"
+            raise ConfigError(message) from None
+        outage = Outage(f"{config.host}:{config.port}", Backoff(config.backoff_min, config.backoff_max))
+        identity = await _retrying(outage, lambda: identify(client, config, self.executortype))
+        if identity.registered:
+            self.identity = identity  # removed again at exit
+            self._announce(f"Registered executor {identity.executorname} "
+                           f"(type {identity.executortype}) in colony {identity.colonyname}")
+        await _retrying(outage, lambda: offer(client, identity, functions))
+        return identity
+
+    async def _until_stopped(self, work: Awaitable[Identity]) -> Identity | None:
+        """``work``'s result, or None if a stop is requested first (``work`` is then cancelled)."""
+        assert self._stop_requested is not None
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.create_task(self._stop_requested.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return None if task.cancelled() else task.result()
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        """SIGTERM/SIGINT stop the executor (the second one at once); a no-op outside the main thread."""
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+
+        def on_signal(signum: signal.Signals) -> None:
+            if self._signals:
+                log.warning("%s: stopping now", signum.name)
+            else:
+                log.warning("%s: stopping; running processes get %g s to finish (signal again to skip)",
+                            signum.name, self.config.grace)
+            self.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+            except (RuntimeError, ValueError, NotImplementedError):  # not the main thread / platform
+                continue
+            installed.append(signum)
+
+        def remove() -> None:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+        return remove
+
+
+async def _retrying(outage: Outage, call: Callable[[], Awaitable[T]]) -> T:
+    """``await call()``, again after a back-off while the server is unreachable."""
+    while True:
+        try:
+            result = await call()
+        except ColoniesError as exc:
+            if not is_transient(exc):
+                raise ExecutorError(f"cannot start the executor: {exc}") from None
+            await asyncio.sleep(outage.failed(exc))
+            continue
+        outage.recovered()
+        return result

@@ -1,0 +1,100 @@
+"""An executor's settings, from arguments or the environment.
+
+| variable | meaning | default |
+|---|---|---|
+| ``COLONIES_SERVER_HOST`` / ``COLONIES_SERVER_PORT`` | the server | ``localhost`` / ``50080`` |
+| ``COLONIES_TLS`` / ``COLONIES_SERVER_TLS`` | ``true`` for https | plain http |
+| ``COLONIES_COLONY_NAME`` | the colony to work in | required |
+| ``COLONIES_PRVKEY`` | the key of an approved executor, used as is | |
+| ``COLONIES_COLONY_PRVKEY`` | the colony owner's key: register and approve a new executor | |
+| ``COLONIES_EXECUTOR_NAME`` | the new executor's name | ``<type>-<8 hex of its id>`` |
+| ``COLONIES_EXECUTOR_TYPE`` | the executor type | the kind's ``executortype`` |
+
+One of the two keys is required; with both, ``COLONIES_PRVKEY`` wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pycolonies.config import ClientConfig
+
+
+class ConfigError(ValueError):
+    """A missing or bad setting; the message is one line naming what to set."""
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    host: str = "localhost"
+    port: int = 50080
+    tls: bool = False
+    colonyname: str = ""
+    prvkey: str | None = None  # an approved executor's key, used as is
+    colony_prvkey: str | None = None  # register a new executor with the colony owner's key
+    executorname: str | None = None  # default for a new executor: "<type>-<8 hex>"
+    executortype: str | None = None  # default: the kind's executortype (or the registered one)
+    concurrency: int = 1  # processes run at the same time
+    grace: float = 30.0  # seconds running processes may finish after a stop signal
+    heartbeat_interval: float = 10.0  # seconds between heartbeats
+    poll_timeout: int = 10  # seconds of one assign long-poll
+    cancel_check_interval: float = 1.0  # seconds between checks that a running process is still ours
+    backoff_min: float = 0.5  # seconds; doubled per failed attempt while the server is unreachable...
+    backoff_max: float = 10.0  # ...up to this, with jitter
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ExecutorConfig:
+        """Settings from the environment; ``overrides`` (e.g. command-line options) win unless None."""
+        env = os.environ if environ is None else environ
+        try:
+            client = ClientConfig.from_env(env)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        values: dict[str, Any] = {
+            "host": client.host,
+            "port": client.port,
+            "tls": client.tls,
+            "colonyname": client.colonyname or "",
+            "prvkey": client.prvkey,
+            "colony_prvkey": client.colony_prvkey,
+            "executorname": client.executorname,
+            "executortype": env.get("COLONIES_EXECUTOR_TYPE") or None,
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def checked(self) -> ExecutorConfig:
+        """This configuration, or ConfigError naming the first missing or bad setting."""
+        if not self.colonyname:
+            raise ConfigError("set COLONIES_COLONY_NAME to the colony this executor works in")
+        if not self.prvkey and not self.colony_prvkey:
+            raise ConfigError(
+                "set COLONIES_PRVKEY to an approved executor's key, or COLONIES_COLONY_PRVKEY to the "
+                "colony owner's key to register a new executor"
+            )
+        for name, key in (("COLONIES_PRVKEY", self.prvkey), ("COLONIES_COLONY_PRVKEY", self.colony_prvkey)):
+            if key and not _is_key(key):
+                raise ConfigError(f"{name} must be a private key of 64 hex characters")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"COLONIES_SERVER_PORT must be a port number, not {self.port}")
+        if self.concurrency < 1:
+            raise ConfigError(f"the concurrency must be at least 1, not {self.concurrency}")
+        if self.executorname is not None and (not self.executorname or ":" in self.executorname):
+            raise ConfigError("COLONIES_EXECUTOR_NAME must be a non-empty name without ':'")
+        for name in ("grace", "heartbeat_interval", "cancel_check_interval", "backoff_min", "backoff_max"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative")
+        if self.poll_timeout < 1:
+            raise ConfigError("poll_timeout must be at least 1 second")
+        return self
+
+    def replace(self, **changes: Any) -> ExecutorConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _is_key(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -1,0 +1,50 @@
+"""The Python executor: runs the process's Python function in an isolated worker subprocess.
+
+What it may run (see :mod:`executors.python_runner`):
+
+* with ``allow_code`` (the default), functions shipped with the process by ``func_spec`` (their
+  source in ``env["code"]``, or a cloudpickled callable in ``env["pickle"]``): anyone who may
+  submit to the colony can run any code on this machine. Colonies that do not trust all their
+  submitters should run ``--no-code`` with an allow-list;
+* functions of installed modules named in ``allowed``: ``"pkg.mod.func"`` or ``"pkg.mod.*"`` (every
+  public function defined in that module), submitted with ``funcname="pkg.mod.func"``. They are
+  registered with the server at start, so ``get_functions`` lists them.
+
+The function gets ``colonies`` (a client) and ``func_spec`` as globals, and ``ctx`` (the process,
+colony name, executor id and key) if it takes a ``ctx`` argument, as in the ColonyOS tutorial.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from executors.base import BaseExecutor, Job
+from executors.config import ExecutorConfig
+from executors.python_runner import ClientInfo, RunnerSettings, offered_functions, run_process
+
+
+class PythonExecutor(BaseExecutor):
+    executortype = "python-executor"
+
+    def __init__(
+        self,
+        config: ExecutorConfig | None = None,
+        *,
+        allow_code: bool = True,
+        allowed: Iterable[str] = (),
+        python: str = sys.executable,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(config, announce=announce)
+        self.settings = RunnerSettings(allow_code=allow_code, allowed=tuple(allowed), python=python)
+
+    async def execute(self, job: Job) -> list[Any]:
+        config, me = job.config, job.executor
+        client = ClientInfo(host=config.host, port=config.port, tls=config.tls, colonyname=me.colonyname,
+                            executorid=me.executorid, executor_prvkey=me.prvkey)
+        return await run_process(job.process, self.settings, client, job.log, job.timeout)
+
+    def functions(self) -> list[tuple[str, list[str]]]:
+        return offered_functions(self.settings)

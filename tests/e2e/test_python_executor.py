@@ -1,0 +1,285 @@
+"""``colonies executor start --type python`` as a real subprocess against a real server: functions
+shipped with ``func_spec`` (source and cloudpickle), failures, crashes, timeouts, cancellation, a
+server restart mid-job, SIGTERM, the tutorial's MapReduce through ``ctx``, and the allow-list."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pycolonies import Workflow, func_spec, wire
+from pycolonies.models import FuncSpec, Process
+from server.testing import ServerThread
+from tests.conftest import ColonyEnv
+from tests.executors.harness import (
+    CLI,
+    RunningExecutor,
+    executor_env,
+    log_text,
+    pid_gone,
+    wait_for,
+    wait_state,
+)
+
+EXECUTORTYPE = "python-executor"
+StartPython = Callable[..., RunningExecutor]
+
+
+@pytest.fixture
+def start_python(colony: ColonyEnv, tmp_path: Path) -> Iterator[StartPython]:
+    """``start_python(*options, **env)``: ``colonies executor start --type python`` registered
+    with the colony key."""
+    started: list[RunningExecutor] = []
+
+    def start(*options: str, ready: bool = True, **variables: str) -> RunningExecutor:
+        variables.setdefault("COLONIES_COLONY_PRVKEY", colony.colony_prvkey)
+        env = executor_env(colony.server.port, colony.colonyname, **variables)
+        command = [*CLI, "executor", "start", "--type", "python", *options]
+        executor = RunningExecutor(command, env, tmp_path / f"python{len(started)}")
+        started.append(executor)
+        return executor.wait_ready() if ready else executor
+
+    yield start
+    for executor in started:
+        executor.stop()
+
+
+def spec(colony: ColonyEnv, func: Any, *args: Any, maxexectime: int = 60, **options: Any) -> FuncSpec:
+    return func_spec(func=func, args=list(args), colonyname=colony.colonyname, executortype=EXECUTORTYPE,
+                     maxexectime=maxexectime, **options)
+
+
+def submit(colony: ColonyEnv, func: Any, *args: Any, **options: Any) -> Process:
+    return colony.client.submit_func_spec(spec(colony, func, *args, **options), colony.user_prvkey)
+
+
+def finished(colony: ColonyEnv, process: Process, timeout: float = 60.0) -> Process:
+    return wait_state(colony.client, process, colony.user_prvkey, timeout=timeout)
+
+
+# -- the functions the tests ship (their source goes with the process) -------------------------
+
+
+def add(a, b):
+    print(f"adding {a} and {b}")
+    return a + b
+
+
+def divide(a, b):
+    return a / b
+
+
+def crash():
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def tick(pidfile, marker, seconds):
+    """Write the worker's pid, then a tick to ``marker`` every 50 ms for ``seconds``."""
+    import os
+    import time
+
+    with open(pidfile, "w") as file:
+        file.write(str(os.getpid()))
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with open(marker, "a") as file:
+            file.write("tick\n")
+        print("tick", flush=True)
+        time.sleep(0.05)
+    return "done"
+
+
+def map(ctx={}):  # noqa: B006 - the ColonyOS tutorial's code as users paste it
+    code = """def gen_nums(ctx={}):
+    return 1, 2"""
+    processgraphid = ctx["process"].processgraphid
+    map_processid = ctx["process"].processid
+    executor_prvkey = ctx["executor_prvkey"]
+    processgraph = colonies.get_processgraph(processgraphid, executor_prvkey)  # noqa: F821
+    reduce_process = colonies.find_process("reduce", processgraph.processids, executor_prvkey)  # noqa: F821
+    insert = True
+    for i in range(5):
+        f = func_spec(func="gen_nums", args=[], colonyname=ctx["colonyname"],
+                      executortype="python-executor", maxexectime=100, maxwaittime=100, code=code)
+        colonies.add_child(processgraphid, map_processid, reduce_process.processid, f,  # noqa: F821
+                           f"gen_nums_{i}", insert, executor_prvkey)
+        insert = False
+
+
+def reduce(*nums, ctx={}):  # noqa: B006
+    total = 0
+    for n in nums:
+        total += n
+    return total
+
+
+def make_adder(n: int) -> Callable[[int], int]:
+    def add_n(x: int) -> int:
+        return x + n
+
+    return add_n
+
+
+# -- the tests ----------------------------------------------------------------------------------
+
+
+def test_runs_a_shipped_function_with_logs(colony: ColonyEnv, start_python: StartPython) -> None:
+    executor = start_python()
+    assert executor.name.startswith("python-executor-")
+    process = submit(colony, add, 2, 3)
+    done = finished(colony, process)
+    assert done.state == wire.SUCCESS and done.output == [5]
+    text, _ = log_text(colony.client, colony.colonyname, process.processid, colony.user_prvkey)
+    assert "adding 2 and 3" in text
+    wait_for(lambda: f"{process.processid[:8]} add: succeeded" in executor.stderr, 10)
+
+
+def test_an_exception_fails_with_traceback(colony: ColonyEnv, start_python: StartPython) -> None:
+    start_python()
+    done = finished(colony, submit(colony, divide, 1, 0))
+    assert done.state == wire.FAILED
+    assert done.errors[0] == "ZeroDivisionError: division by zero"
+    assert "Traceback" in done.errors[1] and "return a / b" in done.errors[1]
+
+
+def test_a_crash_fails_and_work_goes_on(colony: ColonyEnv, start_python: StartPython) -> None:
+    start_python()
+    done = finished(colony, submit(colony, crash))
+    assert done.state == wire.FAILED and "SIGKILL" in done.errors[0]
+    assert finished(colony, submit(colony, add, 1, 1)).output == [2]
+
+
+def test_maxexectime_kills_the_worker(colony: ColonyEnv, start_python: StartPython, tmp_path: Path) -> None:
+    start_python()
+    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
+    started = time.monotonic()
+    process = submit(colony, tick, str(pidfile), str(marker), 60, maxexectime=2, maxretries=0)
+    done = finished(colony, process, timeout=30)
+    assert done.state == wire.FAILED and time.monotonic() - started < 15
+    text = " ".join(done.errors).lower()
+    assert "maxexectime" in text or "execution time" in text, done.errors
+    wait_for(lambda: pid_gone(int(pidfile.read_text())), 10, what="the worker to be killed")
+
+
+def test_cancelling_a_running_process_kills_its_worker(
+    colony: ColonyEnv, start_python: StartPython, tmp_path: Path
+) -> None:
+    executor = start_python()
+    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
+    process = submit(colony, tick, str(pidfile), str(marker), 60)
+    wait_for(lambda: marker.exists() and marker.read_text().count("tick") >= 3, 30, what="the work")
+    colony.client.cancel_process(process.processid, colony.user_prvkey)
+    wait_for(lambda: pid_gone(int(pidfile.read_text())), 10, what="the worker to be killed")
+    ticks = marker.read_text().count("tick")
+    time.sleep(0.2)
+    assert marker.read_text().count("tick") == ticks
+    assert colony.client.get_process(process.processid, colony.user_prvkey).state == wire.CANCELLED
+    assert "the process was cancelled" in executor.stderr and "refused" not in executor.stderr
+    assert finished(colony, submit(colony, add, 1, 2)).output == [3]
+
+
+def test_a_long_job_survives_a_server_restart(
+    colony: ColonyEnv, start_python: StartPython, tmp_path: Path
+) -> None:
+    executor = start_python()
+    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
+    process = submit(colony, tick, str(pidfile), str(marker), 4)
+    wait_for(lambda: marker.exists(), 30, what="the function to run")
+    first = colony.server
+    first.stop()
+    time.sleep(1.0)  # the job runs on while the server is away
+    second = ServerThread(first.dsn, port=first.port, server_prvkey=first.server_prvkey).start()
+    try:
+        done = finished(colony, process)
+        assert done.state == wire.SUCCESS and done.output == ["done"]
+        assert executor.popen.poll() is None
+    finally:
+        executor.stop()
+        second.stop()
+
+
+def test_sigterm_gives_a_running_process_back(
+    colony: ColonyEnv, start_python: StartPython, tmp_path: Path
+) -> None:
+    executor = start_python("--grace", "1")
+    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
+    process = submit(colony, tick, str(pidfile), str(marker), 60)
+    wait_for(lambda: marker.exists(), 30, what="the function to run")
+    executor.signal(signal.SIGTERM)
+    assert executor.wait_exit(30) == 0
+    assert pid_gone(int(pidfile.read_text()))
+    released = colony.client.get_process(process.processid, colony.user_prvkey)
+    assert released.state == wire.WAITING and released.retries == 0
+    colony.client.cancel_process(process.processid, colony.user_prvkey)
+
+
+def test_sigterm_lets_a_short_job_end(colony: ColonyEnv, start_python: StartPython, tmp_path: Path) -> None:
+    executor = start_python()
+    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
+    process = submit(colony, tick, str(pidfile), str(marker), 1.5)
+    wait_for(lambda: marker.exists(), 30, what="the function to run")
+    executor.signal(signal.SIGTERM)
+    assert executor.wait_exit(30) == 0
+    assert colony.client.get_process(process.processid, colony.user_prvkey).output == ["done"]
+
+
+def test_the_tutorials_mapreduce(colony: ColonyEnv, start_python: StartPython) -> None:
+    start_python("--concurrency", "2")
+    workflow = Workflow(colonyname=colony.colonyname)
+    workflow.functionspecs.append(spec(colony, map, maxexectime=100, maxwaittime=100))
+    reduce_spec = spec(colony, reduce, maxexectime=100, maxwaittime=100)
+    reduce_spec.conditions.dependencies.append("map")
+    workflow.functionspecs.append(reduce_spec)
+    graph = colony.client.submit_workflow(workflow, colony.user_prvkey)
+    last = colony.client.find_process("reduce", graph.processids, colony.user_prvkey)
+    done = colony.client.wait(last, 60, colony.user_prvkey)
+    assert done.state == wire.SUCCESS and done.output == [15], done.errors
+
+
+def test_a_cloudpickled_closure(colony: ColonyEnv, start_python: StartPython) -> None:
+    start_python()
+    add_five = make_adder(5)
+    shipped = spec(colony, add_five, 10)
+    assert "pickle" in shipped.env and "code" not in shipped.env
+    done = finished(colony, colony.client.submit_func_spec(shipped, colony.user_prvkey))
+    assert done.state == wire.SUCCESS and done.output == [15], done.errors
+
+
+def test_no_code_runs_only_allowed_functions(colony: ColonyEnv, start_python: StartPython) -> None:
+    allowed = "tests.executors.sample_functions.scale"
+    executor = start_python("--no-code", "--allow", allowed)
+    functions = colony.client.get_functions_by_executor(colony.colonyname, executor.name, colony.user_prvkey)
+    assert [f["funcname"] for f in functions] == [allowed]
+    refused = finished(colony, submit(colony, add, 1, 2))
+    assert refused.state == wire.FAILED and "not allowed on this executor" in refused.errors[0]
+    done = finished(colony, submit(colony, allowed, 1, 2, kwargs={"factor": 3}))
+    assert done.state == wire.SUCCESS and done.output == [[3, 6]], done.errors
+
+
+@pytest.mark.parametrize(
+    ("options", "variables", "needle"),
+    [
+        ((), {"COLONIES_COLONY_NAME": ""}, "set COLONIES_COLONY_NAME"),
+        ((), {"COLONIES_COLONY_PRVKEY": ""}, "set COLONIES_PRVKEY"),
+        (("--type", "fortran"), {}, "unknown executor type 'fortran'; known: python"),
+        (("--no-code",), {}, "--no-code without --allow"),
+        (("--allow", "no_such_module.f"), {}, "no_such_module"),
+        (("--concurrency", "0"), {}, "concurrency must be at least 1"),
+    ],
+)
+def test_bad_settings_fail_with_one_clear_line(
+    start_python: StartPython, options: tuple[str, ...], variables: dict[str, str], needle: str
+) -> None:
+    executor = start_python(*options, ready=False, **variables)
+    assert executor.wait_exit(60) == 1
+    lines = [line for line in executor.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), executor.stderr
+    assert needle in lines[0]

@@ -1,0 +1,141 @@
+"""Executors as real subprocesses for the tests: start one, wait until it is ready, read what it
+printed, signal it, and wait on conditions instead of sleeping."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pycolonies import Colonies, wire
+from pycolonies.models import Process
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY = [sys.executable, "-m", "tests.executors.toy_executor"]
+CLI = [sys.executable, "-m", "pycolonies.cli.main"]
+READY = re.compile(r"^Executor (\S+) ready", re.MULTILINE)
+START_TIMEOUT = 60.0
+FINAL = (wire.SUCCESS, wire.FAILED, wire.CANCELLED)
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll ``condition()`` until it returns something truthy; return that (AssertionError on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def executor_env(server_port: int, colonyname: str, **variables: str) -> dict[str, str]:
+    """The environment without any COLONIES_* variable, pointed at the test server and colony."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLONIES_")}
+    env.update(PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), COLONIES_SERVER_HOST="127.0.0.1",
+               COLONIES_SERVER_PORT=str(server_port), COLONIES_COLONY_NAME=colonyname)
+    env.update(variables)
+    return env
+
+
+@dataclass
+class RunningExecutor:
+    """An executor subprocess whose stdout and stderr go to files (no pipe can fill up)."""
+
+    command: Sequence[str]
+    env: dict[str, str]
+    workdir: Path
+    popen: subprocess.Popen[bytes] = field(init=False)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._out = (self.workdir / "stdout.txt").open("wb")
+        self._err = (self.workdir / "stderr.txt").open("wb")
+        self.popen = subprocess.Popen(list(self.command), env=self.env, cwd=ROOT, stdout=self._out,
+                                      stderr=self._err, stdin=subprocess.DEVNULL)
+
+    @property
+    def stdout(self) -> str:
+        return (self.workdir / "stdout.txt").read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return (self.workdir / "stderr.txt").read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> RunningExecutor:
+        def ready() -> str | None:
+            if self.popen.poll() is not None:
+                raise AssertionError(f"the executor exited with {self.popen.returncode} before it was "
+                                     f"ready:\n{self.stdout}\n{self.stderr}")
+            match = READY.search(self.stdout)
+            return match.group(1) if match else None
+
+        self.name = wait_for(ready, timeout, what="the executor to be ready")
+        return self
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.popen.send_signal(signum)
+
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the executor did not exit within {timeout} s:\n{self.stderr}") from None
+
+    def stop(self) -> None:
+        """Make sure it is gone (used in teardown)."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(30)
+        self._out.close()
+        self._err.close()
+
+    def __enter__(self) -> RunningExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def submit(client: Colonies, colonyname: str, prvkey: str, funcname: str, *args: Any,
+           executortype: str = "toy", maxexectime: int = -1, **kwargs: Any) -> Process:
+    spec = {"funcname": funcname, "args": list(args), "kwargs": kwargs, "maxexectime": maxexectime,
+            "maxretries": 0, "conditions": {"colonyname": colonyname, "executortype": executortype}}
+    return client.submit_func_spec(spec, prvkey)
+
+
+def wait_state(client: Colonies, process: Process | str, prvkey: str, states: Sequence[int] = FINAL,
+               timeout: float = 30.0) -> Process:
+    processid = process if isinstance(process, str) else process.processid
+
+    def reached() -> Process | None:
+        current = client.get_process(processid, prvkey)
+        return current if current.state in states else None
+
+    return wait_for(reached, timeout, what=f"process {processid[:8]} to reach state {list(states)}")
+
+
+def log_text(client: Colonies, colonyname: str, processid: str, prvkey: str) -> tuple[str, int]:
+    """All log messages of a process joined, and how many log entries there were."""
+    entries = client.get_process_log(colonyname, processid, wire.MAX_LOG_COUNT, 0, prvkey)
+    return "".join(entry["message"] for entry in entries), len(entries)
+
+
+def pid_gone(pid: int) -> bool:
+    """True if ``pid`` no longer runs (absent, or a zombie nobody has reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
