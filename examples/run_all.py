@@ -4,8 +4,9 @@
 
 Starts a server on an embedded PostgreSQL in a temporary directory (or uses the one given by
 COLONIES_SERVER_HOST, COLONIES_SERVER_PORT and COLONIES_SERVER_PRVKEY), creates a colony with a
-user, starts ``examples/python_executor.py``, runs each example as its own process (as a user
-would) and checks its result. Exits non-zero if any example fails.
+user, starts the python executor (``colonies executor start --type python``, registered with the
+colony key), runs each example as its own process (as a user would) and checks its result. Exits
+non-zero if any example fails.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def run_examples(host: str, port: int, server_prvkey: str) -> int:
     base_env = {**os.environ, "COLONIES_SERVER_HOST": host, "COLONIES_SERVER_PORT": str(port),
                 "COLONIES_COLONY_NAME": colonyname}
     executor = subprocess.Popen(
-        [sys.executable, str(HERE / "python_executor.py")],
-        env={**base_env, "COLONIES_COLONY_PRVKEY": colony_prvkey, "EXECUTOR_THREADS": "4"},
+        [sys.executable, "-m", "pycolonies.cli.main", "executor", "start", "--type", "python",
+         "--concurrency", "4", "--grace", "5"],
+        env={**base_env, "COLONIES_COLONY_PRVKEY": colony_prvkey},
     )
     failures = 0
     try:
