@@ -99,8 +99,9 @@ async def _existing(client: AsyncColonies, config: ExecutorConfig, prvkey: str) 
 
 async def offer(client: AsyncColonies, identity: Identity, functions: list[tuple[str, list[str]]]) -> None:
     """Register the functions the executor offers (``addfunctionmsg``; idempotent)."""
-    for funcname, _args in functions:
-        await client.add_function(identity.colonyname, identity.executorname, funcname, identity.prvkey)
+    for funcname, args in functions:
+        await client.add_function(identity.colonyname, identity.executorname, funcname, identity.prvkey,
+                                  args=args)
 
 
 async def unregister(client: AsyncColonies, identity: Identity, colony_prvkey: str) -> None:

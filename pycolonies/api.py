@@ -131,9 +131,17 @@ class ColoniesApi(ABC):
 
     # -- function registry ----------------------------------------------------------------------
 
-    def add_function(self, colonyname: str, executorname: str, funcname: str, prvkey: str) -> JSONDict:
-        """Register a function of the signing executor."""
-        fun = {"executorname": executorname, "colonyname": colonyname, "funcname": funcname}
+    def add_function(
+        self, colonyname: str, executorname: str, funcname: str, prvkey: str,
+        args: list[str] | None = None, description: str = "",
+    ) -> JSONDict:
+        """Register a function of the signing executor; ``args`` (argument names) and
+        ``description`` are optional extras shown by ``colonies function ls``."""
+        fun: JSONDict = {"executorname": executorname, "colonyname": colonyname, "funcname": funcname}
+        if args:
+            fun["args"] = [{"name": name} for name in args]
+        if description:
+            fun["description"] = description
         return self._invoke({"msgtype": "addfunctionmsg", "fun": fun}, prvkey, _raw)
 
     def get_functions_by_executor(self, colonyname: str, executorname: str, prvkey: str) -> list[JSONDict]:

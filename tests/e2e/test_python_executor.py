@@ -258,6 +258,7 @@ def test_no_code_runs_only_allowed_functions(colony: ColonyEnv, start_python: St
     executor = start_python("--no-code", "--allow", allowed)
     functions = colony.client.get_functions_by_executor(colony.colonyname, executor.name, colony.user_prvkey)
     assert [f["funcname"] for f in functions] == [allowed]
+    assert [a["name"] for a in functions[0]["args"]] == ["*nums", "factor"], functions
     refused = finished(colony, submit(colony, add, 1, 2))
     assert refused.state == wire.FAILED and "not allowed on this executor" in refused.errors[0]
     done = finished(colony, submit(colony, allowed, 1, 2, kwargs={"factor": 3}))
