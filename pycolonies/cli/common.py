@@ -1,0 +1,249 @@
+"""What every client-side command shares: settings from the environment, the client, errors and
+output (rich tables, or ``--json`` for scripts).
+
+Exit codes scripts can rely on:
+
+====  ============================================================================
+0     success
+1     the server refused the request (unknown id, access denied, bad input...) or a
+      local problem (a bad flag value, an unreadable file)
+2     usage error (typer: unknown command or option)
+3     the server cannot be reached
+4     a ``--wait`` ran out of time before the process or workflow finished
+5     a required setting is missing (the message names the environment variable)
+====  ============================================================================
+
+Every error is one line on stderr, ``Error: ...``, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from pycolonies import wire
+from pycolonies.client import Colonies
+from pycolonies.config import DEFAULT_HOST, DEFAULT_PORT
+from pycolonies.errors import ColoniesConnectionError, ColoniesServerError, ColoniesTimeout
+
+EXIT_REFUSED = 1
+EXIT_UNREACHABLE = 3
+EXIT_TIMEOUT = 4
+EXIT_MISSING_SETTING = 5
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print raw JSON (the RPC objects), not tables")]
+
+STATE_NAMES = {wire.WAITING: "waiting", wire.RUNNING: "running", wire.SUCCESS: "successful",
+               wire.FAILED: "failed", wire.CANCELLED: "cancelled"}
+STATE_STYLES = {wire.WAITING: "yellow", wire.RUNNING: "blue", wire.SUCCESS: "green", wire.FAILED: "red",
+                wire.CANCELLED: "magenta"}
+EXECUTOR_STATES = {wire.PENDING: "pending", wire.APPROVED: "approved", wire.REJECTED: "rejected",
+                   wire.UNREGISTERED: "unregistered"}
+
+
+class CliError(Exception):
+    """A user-facing failure: ``message`` goes to stderr as one line, ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Client settings, from the reference CLI's environment variables."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    tls: bool = False
+    colonyname: str = ""
+    prvkey: str = ""
+    colony_prvkey: str = ""
+    server_prvkey: str = ""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        port_text = (env.get("COLONIES_SERVER_HTTP_PORT") or env.get("COLONIES_SERVER_PORT")
+                     or str(DEFAULT_PORT))
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise CliError(f"COLONIES_SERVER_PORT must be a port number, not {port_text!r}") from None
+        tls_text = (env.get("COLONIES_TLS") or env.get("COLONIES_SERVER_TLS") or "false").strip().lower()
+        return cls(
+            host=env.get("COLONIES_SERVER_HOST") or DEFAULT_HOST,
+            port=port,
+            tls=tls_text in ("1", "true", "yes", "on"),
+            colonyname=env.get("COLONIES_COLONY_NAME", ""),
+            prvkey=env.get("COLONIES_PRVKEY", ""),
+            colony_prvkey=env.get("COLONIES_COLONY_PRVKEY", ""),
+            server_prvkey=env.get("COLONIES_SERVER_PRVKEY", ""),
+        )
+
+    @property
+    def where(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def colony(self, override: str | None = None) -> str:
+        return _required(override or self.colonyname, "COLONIES_COLONY_NAME", "the colony name (or --colony)")
+
+    def key(self) -> str:
+        """The member's key (a user or an executor)."""
+        return _required(self.prvkey, "COLONIES_PRVKEY", "a member's private key")
+
+    def colony_key(self) -> str:
+        return _required(self.colony_prvkey, "COLONIES_COLONY_PRVKEY", "the colony owner's private key")
+
+    def server_key(self) -> str:
+        return _required(self.server_prvkey, "COLONIES_SERVER_PRVKEY", "the server owner's private key")
+
+    def client(self) -> Colonies:
+        return Colonies(self.host, self.port, tls=self.tls)
+
+
+def _required(value: str, variable: str, what: str) -> str:
+    if not value:
+        raise CliError(f"{variable} is not set: export {variable}=<{what}>", EXIT_MISSING_SETTING)
+    return value
+
+
+@contextmanager
+def failures(settings: Settings | None = None) -> Iterator[None]:
+    """Turn every expected failure into a one-line error and its exit code."""
+    try:
+        yield
+    except CliError as exc:
+        fail(exc.message, exc.code)
+    except ColoniesTimeout as exc:
+        fail(str(exc), EXIT_TIMEOUT)
+    except ColoniesServerError as exc:
+        fail(f"{exc.message} (HTTP {exc.status})", EXIT_REFUSED)
+    except ColoniesConnectionError as exc:
+        where = f" at {settings.where}" if settings is not None else ""
+        fail(f"cannot reach the colonies server{where}: {exc} "
+             "(check COLONIES_SERVER_HOST, COLONIES_SERVER_PORT and COLONIES_TLS)", EXIT_UNREACHABLE)
+
+
+def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def session() -> Iterator[tuple[Settings, Colonies]]:
+    """Settings and a connected client for one command, with its failures handled."""
+    settings: Settings | None = None
+    with failures(settings):
+        settings = Settings.from_env()
+    assert settings is not None
+    client = settings.client()
+    try:
+        with failures(settings):
+            yield settings, client
+    finally:
+        client.close()
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def table_box() -> box.Box:
+    return box.ASCII if os.environ.get("COLONIES_CLI_ASCII", "").lower() == "true" else box.ROUNDED
+
+
+def print_json(data: Any) -> None:
+    """Raw JSON on stdout, for scripts (objects as the server sends them)."""
+    typer.echo(json.dumps(wire_form(data), indent=2, sort_keys=False))
+
+
+def wire_form(data: Any) -> Any:
+    to_wire = getattr(data, "to_wire", None)
+    if callable(to_wire):
+        return to_wire()
+    if isinstance(data, list):
+        return [wire_form(item) for item in data]
+    return data
+
+
+Column = tuple[str, Callable[[Any], Any]]
+
+
+def print_table(rows: Sequence[Any], columns: Sequence[Column], *, title: str | None = None) -> None:
+    """A table with UPPER-CASE headers, one row per item; cells are produced by the getters."""
+    table = Table(box=table_box(), title=title, header_style="bold")
+    for header, _ in columns:
+        table.add_column(header.upper(), overflow="fold")
+    for row in rows:
+        table.add_row(*(cell(getter(row)) for _, getter in columns))
+    console().print(table)
+
+
+def print_details(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
+    """A key/value table without a header row (the reference's detail tables)."""
+    table = Table(box=table_box(), title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in pairs:
+        table.add_row(key, cell(value))
+    console().print(table)
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def format_time(value: datetime | str | None) -> str:
+    """``2006-01-02 15:04:05`` in UTC (the reference CLI's layout); empty for the zero time."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        if value.startswith("0001-01-01"):
+            return ""
+        value = wire.parse_time(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def shorten(value: Any, width: int = 20) -> str:
+    text = cell(value)
+    return text if len(text) <= width else text[:width] + "…"
+
+
+def state_name(state: int) -> str:
+    return STATE_NAMES.get(state, str(state))
+
+
+def info(message: str) -> None:
+    """An informational line on stderr (e.g. "No running processes found"), so stdout stays data."""
+    typer.echo(message, err=True)
+
+
+def confirm_destructive(what: str, yes: bool) -> None:
+    """Ask before a destructive command unless ``--yes``; anything but ``YES`` aborts (exit 1)."""
+    if yes:
+        return
+    answer = typer.prompt(f"WARNING!!! Are you sure you want to {what}? (YES,no)", default="no",
+                          show_default=False, err=True)
+    if answer != "YES":
+        raise CliError("aborted: nothing was changed (answer YES, or pass --yes)")
