@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -31,7 +34,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pycolonies import wire
+from pycolonies import crypto, wire
 from pycolonies.client import Colonies
 from pycolonies.config import DEFAULT_HOST, DEFAULT_PORT
 from pycolonies.errors import ColoniesConnectionError, ColoniesServerError, ColoniesTimeout
@@ -40,6 +43,8 @@ EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
 EXIT_TIMEOUT = 4
 EXIT_MISSING_SETTING = 5
+
+PIPED_WIDTH = 100_000  # "unlimited": tables take their natural width when stdout is not a terminal
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print raw JSON (the RPC objects), not tables")]
 
@@ -160,7 +165,10 @@ def session() -> Iterator[tuple[Settings, Colonies]]:
 
 
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # Piped output (scripts, grep, awk) is never wrapped, so ids stay whole as the reference prints
+    # them; a terminal (or COLUMNS) keeps rich's own width.
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(highlight=False, soft_wrap=False, width=PIPED_WIDTH if piped else None)
 
 
 def table_box() -> box.Box:
@@ -182,6 +190,11 @@ def wire_form(data: Any) -> Any:
 
 
 Column = tuple[str, Callable[[Any], Any]]
+
+
+def pick(key: str) -> Callable[[Any], Any]:
+    """A column getter for ``key`` of a dict (the RPC objects as the SDK returns them)."""
+    return lambda item: item.get(key)
 
 
 def print_table(rows: Sequence[Any], columns: Sequence[Column], *, title: str | None = None) -> None:
@@ -243,7 +256,82 @@ def confirm_destructive(what: str, yes: bool) -> None:
     """Ask before a destructive command unless ``--yes``; anything but ``YES`` aborts (exit 1)."""
     if yes:
         return
-    answer = typer.prompt(f"WARNING!!! Are you sure you want to {what}? (YES,no)", default="no",
-                          show_default=False, err=True)
+    try:
+        answer = typer.prompt(f"WARNING!!! Are you sure you want to {what}? (YES,no)", default="no",
+                              show_default=False, err=True)
+    except typer.Abort:  # end of input (nothing piped in) or Ctrl-C: the same one-line refusal
+        typer.echo(err=True)
+        answer = ""
     if answer != "YES":
         raise CliError("aborted: nothing was changed (answer YES, or pass --yes)")
+
+
+# -- shared options and new identities (colony/user/executor add) ---------------------------------
+
+ColonyOption = Annotated[
+    str | None, typer.Option("--colony", help="Colony name (default COLONIES_COLONY_NAME)")
+]
+
+_HEX_ID = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class NewIdentity:
+    """The id of a colony, user or executor being added; ``generated`` is a key made here that
+    must be shown once (unless it was written to ``written_to``)."""
+
+    id: str
+    generated: str = ""
+    written_to: Path | None = None
+
+
+def new_identity(given_id: str | None, *, prvkey: str | None = None, prvkey_file: Path | None = None,
+                 id_flag: str = "--id", prvkey_flag: str = "--prvkey") -> NewIdentity:
+    """The id from ``--<x>id``, from a private key (given, or read from ``prvkey_file``), or from a
+    freshly generated key (written to ``prvkey_file`` when that file does not exist yet)."""
+    sources = [name for name, value in ((id_flag, given_id), (prvkey_flag, prvkey),
+                                        ("--prvkey-file", prvkey_file)) if value]
+    if len(sources) > 1:
+        raise CliError(f"give only one of {' and '.join(sources)}")
+    if given_id:
+        if not _HEX_ID.fullmatch(given_id):
+            raise CliError(f"{id_flag} must be 64 lower-case hex characters")
+        return NewIdentity(given_id)
+    if prvkey:
+        return NewIdentity(_derive_id(prvkey, prvkey_flag))
+    if prvkey_file is not None and prvkey_file.exists():
+        try:
+            text = prvkey_file.read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read {prvkey_file}: {exc.strerror or exc}") from None
+        return NewIdentity(_derive_id(text, str(prvkey_file)))
+    generated = crypto.generate_private_key()
+    if prvkey_file is not None:
+        try:
+            fd = os.open(prvkey_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(generated + "\n")
+        except OSError as exc:
+            raise CliError(f"cannot write {prvkey_file}: {exc.strerror or exc}") from None
+        return NewIdentity(crypto.derive_id(generated), generated, prvkey_file)
+    return NewIdentity(crypto.derive_id(generated), generated)
+
+
+def _derive_id(prvkey: str, where: str) -> str:
+    try:
+        return crypto.derive_id(prvkey)
+    except ValueError as exc:
+        raise CliError(f"{where} is not a valid private key: {exc}") from None
+
+
+def show_new_key(identity: NewIdentity, env_var: str) -> None:
+    """Tell the user about a key generated by an add command: printed once on stdout as
+    ``PrvKey: ...`` (or where it was written), with how to use it on stderr."""
+    if not identity.generated:
+        return
+    if identity.written_to is not None:
+        info(f"Generated a private key, stored in {identity.written_to}; to use it: "
+             f"export {env_var}=$(cat {identity.written_to})")
+        return
+    typer.echo(f"PrvKey: {identity.generated}")
+    info(f"Generated a private key: it is not stored anywhere, keep it now (export {env_var}=<PrvKey>)")
