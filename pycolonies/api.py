@@ -281,6 +281,13 @@ class ColoniesApi(ABC):
         """Up to ``count`` log entries written by an executor newer than ``since`` (unix ns)."""
         return self._invoke(_logs_msg(colonyname, "", executorname, count, since, latest), prvkey, _as_list)
 
+    def search_logs(self, colonyname: str, text: str, days: int, count: int, prvkey: str) -> list[JSONDict]:
+        """Up to ``count`` log entries of the colony from the last ``days`` days (1..30) that
+        contain ``text`` (case-insensitive), newest first."""
+        msg = {"msgtype": "searchlogsmsg", "colonyname": colonyname, "text": text, "days": days,
+               "count": count}
+        return self._invoke(msg, prvkey, _as_list)
+
     # -- workflows (process graphs) -------------------------------------------------------------
 
     def submit_workflow(self, workflow: Workflow | JSONDict, prvkey: str) -> ProcessGraph:

@@ -27,7 +27,6 @@ from pycolonies.pubsub import FINAL_STATES
 app = typer.Typer(no_args_is_help=True, help="Read process and executor logs.")
 
 FOLLOW_POLL_SECONDS = 0.5
-SEARCH_MAX_PAGES = 100  # per executor: at most 100 * MAX_LOG_COUNT lines are scanned
 NS_PER_DAY = 86_400 * 10**9
 
 # A message in logrus's text format, which executors written in Go produce.
@@ -143,15 +142,15 @@ def log_search(
 ) -> None:
     """Find log messages containing a text (COLONIES_PRVKEY).
 
-    Searches what the colony's executors logged in the last --days days, case-insensitively, and
-    shows the most recent --count matches, newest first."""
+    Searches (on the server) what was logged in the colony in the last --days days,
+    case-insensitively, and shows the most recent --count matches, newest first."""
     if not text:
         fail("--text must not be empty")
-    if days < 1 or count < 1:
-        fail("--days and --count must be at least 1")
+    if not 1 <= days <= 30 or not 1 <= count <= wire.MAX_COUNT:
+        fail(f"--days must be between 1 and 30 and --count between 1 and {wire.MAX_COUNT}")
     with session() as (settings, client):
         colonyname, key = settings.colony(colony), settings.key()
-        matches = _search(client, colonyname, text, time.time_ns() - days * NS_PER_DAY, key)[:count]
+        matches = client.search_logs(colonyname, text, days, count, key)
         if json_output:
             print_json(matches)
             return
@@ -165,26 +164,6 @@ def log_search(
                 print_details([("Timestamp", log_time(match)), ("ExecutorName", match.get("executorname")),
                                ("ProcessID", match.get("processid")),
                                ("Text", str(match.get("message", "")).rstrip("\n"))])
-
-
-def _search(client: Colonies, colonyname: str, text: str, since: int, key: str) -> list[dict[str, Any]]:
-    """Matching messages of every executor (removed ones too), newest first. The server has no
-    search RPC, so each executor's messages since ``since`` are read page by page."""
-    needle = text.lower()
-    matches: list[dict[str, Any]] = []
-    for executor in client.list_executors(colonyname, key):
-        name = str(executor.get("executorname", ""))
-        last = since
-        for _ in range(SEARCH_MAX_PAGES):
-            page = _by_time(client.get_executor_log(colonyname, name, wire.MAX_LOG_COUNT, last, key))
-            matches += [entry for entry in page if needle in str(entry.get("message", "")).lower()]
-            if len(page) < wire.MAX_LOG_COUNT:
-                break
-            last = int(page[-1].get("timestamp") or last)
-        else:
-            info(f"Only the first {SEARCH_MAX_PAGES * wire.MAX_LOG_COUNT} messages of executor {name} "
-                 "were searched: narrow the search with --days")
-    return sorted(matches, key=lambda entry: int(entry.get("timestamp") or 0), reverse=True)
 
 
 def _print_context(client: Colonies, colonyname: str, match: dict[str, Any], seconds: int, key: str) -> None:

@@ -66,7 +66,26 @@ async def get_logs(call: Call) -> Any:
     )
 
 
+MAX_SEARCH_DAYS = 30
+
+
+async def search_logs(call: Call) -> Any:
+    """The colony's log entries of the last ``days`` days containing ``text`` (newest first)."""
+    colony = call.msg.str("colonyname")
+    text = call.msg.str("text")
+    days = call.msg.int("days")
+    count = require_count(call.msg.int("count"), "count", wire.MAX_COUNT)
+    await auth.require_member(call.pool, colony, call.signer)
+    if not text:
+        raise BadRequest("Invalid searchlogsmsg: text is required")
+    if not 1 <= days <= MAX_SEARCH_DAYS:
+        raise BadRequest(f"Invalid searchlogsmsg: days must be between 1 and {MAX_SEARCH_DAYS}")
+    since = time.time_ns() - days * 86_400 * 1_000_000_000
+    return await store.search(call.pool, colony, text, since, count)
+
+
 HANDLERS = {
     "addlogmsg": add_log,
     "getlogsmsg": get_logs,
+    "searchlogsmsg": search_logs,
 }

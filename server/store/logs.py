@@ -52,3 +52,19 @@ async def query(
         count,
     )
     return [_log(r) for r in rows]
+
+
+async def search(db: Db, colony_name: str, text: str, since_ns: int, count: int) -> list[Log]:
+    """The colony's newest ``count`` log entries after ``since_ns`` that contain ``text``
+    (case-insensitive, taken literally: ``%`` and ``_`` are not wildcards)."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await db.fetch(
+        """SELECT process_id, colony_name, executor_name, message, ts FROM logs
+            WHERE colony_name = $1 AND ts > $2 AND message ILIKE $3
+            ORDER BY ts DESC, log_id DESC LIMIT $4""",
+        colony_name,
+        since_ns,
+        pattern,
+        count,
+    )
+    return [_log(r) for r in rows]

@@ -246,3 +246,26 @@ def test_attribute_of_another_colonys_process_is_forbidden(colony: ColonyEnv) ->
     with pytest.raises(AccessDeniedError):
         colony.client.add_attribute(theirs, "mine", "v", colony.executor_prvkey)
     assert other.client.get_attribute(added["attributeid"], other.user_prvkey)["value"] == "v"
+
+
+def test_search_logs_finds_text_in_the_colony_only(colony: ColonyEnv, client: Any, server: Any) -> None:
+    from tests.expect import refused
+
+    process = colony.client.submit_func_spec(
+        {"funcname": "f", "conditions": {"colonyname": colony.colonyname,
+                                         "executortype": colony.executortype}}, colony.user_prvkey)
+    colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
+    for message in ("first NEEDLE\n", "nothing here\n", "100%_literal\n", "second needle\n"):
+        colony.client.add_log(process.processid, message, colony.executor_prvkey)
+    found = colony.client.search_logs(colony.colonyname, "needle", 1, 10, colony.user_prvkey)
+    assert [f["message"] for f in found] == ["second needle\n", "first NEEDLE\n"]
+    assert [f["message"] for f in colony.client.search_logs(
+        colony.colonyname, "%_", 1, 10, colony.user_prvkey)] == ["100%_literal\n"]
+    assert colony.client.search_logs(colony.colonyname, "needle", 1, 1, colony.user_prvkey)[0]["message"] \
+        == "second needle\n"
+    other = make_colony(client, server, "other")
+    assert colony.client.search_logs("other", "needle", 1, 10, other.user_prvkey) == []
+    refused(lambda: colony.client.search_logs(colony.colonyname, "needle", 31, 10, colony.user_prvkey), 400,
+            "days")
+    refused(lambda: colony.client.search_logs(colony.colonyname, "", 1, 10, colony.user_prvkey), 400, "text")
+    refused(lambda: colony.client.search_logs(colony.colonyname, "x", 1, 10, other.user_prvkey), 403)
