@@ -32,6 +32,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pycolonies import crypto, wire
@@ -217,7 +218,20 @@ def print_details(pairs: Sequence[tuple[str, Any]], *, title: str | None = None)
     console().print(table)
 
 
+class Markup(str):
+    """Cell text that is rich markup on purpose (e.g. a coloured state): shown as markup."""
+
+
 def cell(value: Any) -> str:
+    """A table cell for ``value``. Everything but ``Markup`` is escaped, so text from the server
+    such as ``[Errno 2]`` or ``[/x]`` is shown as it is (rich would eat it or fail on it)."""
+    if isinstance(value, Markup):
+        return value
+    return escape(text(value))
+
+
+def text(value: Any) -> str:
+    """``value`` as plain text: times in the CLI's layout, JSON for lists and objects."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -239,8 +253,8 @@ def format_time(value: datetime | str | None) -> str:
 
 
 def shorten(value: Any, width: int = 20) -> str:
-    text = cell(value)
-    return text if len(text) <= width else text[:width] + "…"
+    plain = text(value)
+    return plain if len(plain) <= width else plain[:width] + "…"
 
 
 def state_name(state: int) -> str:

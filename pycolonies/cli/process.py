@@ -13,7 +13,6 @@ from pycolonies.cli.common import (
     EXIT_TIMEOUT,
     CliError,
     JsonOption,
-    cell,
     confirm_destructive,
     format_time,
     info,
@@ -21,6 +20,7 @@ from pycolonies.cli.common import (
     session,
     shorten,
     state_name,
+    text,
 )
 from pycolonies.cli.function import parse_value
 from pycolonies.cli.progress import format_duration, ran, safe_details, safe_table, styled_state, waited
@@ -52,11 +52,11 @@ def executor_name(process: Process, names: dict[str, str]) -> str:
 
 
 def _args_text(args: list[Any]) -> str:
-    return " ".join(cell(arg) for arg in args)
+    return " ".join(text(arg) for arg in args)
 
 
 def _kwargs_text(kwargs: dict[str, Any]) -> str:
-    return " ".join(f"{key}:{cell(value)}" for key, value in kwargs.items())
+    return " ".join(f"{key}:{text(value)}" for key, value in kwargs.items())
 
 
 # -- listings ---------------------------------------------------------------------------------------

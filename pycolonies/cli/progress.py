@@ -14,10 +14,10 @@ cancelled (with its first error on stderr), 4 (``EXIT_TIMEOUT``) still unfinishe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
@@ -37,8 +37,7 @@ from pycolonies.cli.common import (
     EXIT_TIMEOUT,
     STATE_STYLES,
     CliError,
-    Column,
-    cell,
+    Markup,
     print_details,
     print_json,
     print_table,
@@ -98,36 +97,16 @@ def ran(process: Process) -> float | None:
     return span(process.starttime, process.endtime, until_now=process.state == wire.RUNNING)
 
 
-# -- safe output ----------------------------------------------------------------------------------
-# print_table/print_details render strings as rich markup, so data holding "[...]" (errors, args) would
-# be mangled or crash; everything shown from the server goes through plain() first.
-
-
-class Markup(str):
-    """A string that is rich markup on purpose (a coloured state): passed through unescaped."""
-
-
-def plain(value: Any) -> str:
-    """A table cell for ``value`` (as ``cell``) with rich markup escaped, unless it is ``Markup``."""
-    return value if isinstance(value, Markup) else escape(cell(value))
+# -- output ---------------------------------------------------------------------------------------
+# common.cell escapes every cell but Markup, so data holding "[...]" (errors, args) is shown as is.
 
 
 def styled_state(state: int) -> Markup:
     return Markup(f"[{STATE_STYLES.get(state, 'white')}]{state_name(state)}[/]")
 
 
-def safe_table(rows: Sequence[Any], columns: Sequence[Column], *, title: str | None = None) -> None:
-    """``print_table`` with every cell passed through :func:`plain`."""
-    print_table(rows, [(header, _escaped(getter)) for header, getter in columns], title=title)
-
-
-def _escaped(getter: Callable[[Any], Any]) -> Callable[[Any], str]:
-    return lambda row: plain(getter(row))
-
-
-def safe_details(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
-    """``print_details`` with every value passed through :func:`plain`."""
-    print_details([(key, plain(value)) for key, value in pairs], title=title)
+safe_table = print_table
+safe_details = print_details
 
 
 # -- polling --------------------------------------------------------------------------------------
