@@ -98,8 +98,13 @@ def security_id(prvkey: Annotated[str, typer.Option(help="Private key (64 hex ch
         _fail(str(exc))
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m pycolonies.cli.main`
-    sys.exit(app())
+def main() -> None:
+    """The ``colonies`` console entry (and ``python -m pycolonies.cli.main``)."""
+    try:
+        app()
+    except BrokenPipeError:  # `colonies ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
