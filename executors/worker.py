@@ -230,7 +230,10 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._hurry.wait(), backoff.next_delay())
                     continue
-                log.warning("%s: %s refused: %s", run.label, what, exc)
+                if "maxexectime" in str(exc):  # the server's deadline passed first: its retry rule decides
+                    log.info("%s: maxexectime passed; the server retries or fails the process", run.label)
+                else:
+                    log.warning("%s: %s refused: %s", run.label, what, exc)
                 return False
             self._outage.recovered()
             return True
