@@ -78,12 +78,17 @@ async def _run_site(config: ServerConfig, dsn: str) -> web.AppRunner:
     return runner
 
 
-async def _until_signalled() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (instead of the default of dying on the spot)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def _until_signalled() -> None:
+    await _stop_on_signals().wait()
 
 
 def _worker_main(config: ServerConfig, dsn: str) -> None:
@@ -127,17 +132,23 @@ async def serve(config: ServerConfig, *, announce=print) -> None:
     With ``config.workers > 1`` the first process migrates and binds, then starts the other
     worker processes on the same port; the kernel spreads connections across them.
     """
+    # From here on a signal only sets ``stop``: one that arrives while PostgreSQL is being
+    # initialised or the schema migrated lets that step end, then everything is stopped in order
+    # (dying on the spot would leave the embedded PostgreSQL running).
+    stop = _stop_on_signals()
     identity = ensure_server_identity(config)
     config.server_id = identity.server_id
     embedded: EmbeddedPostgres | None = None
-    dsn = config.db_url
-    if not dsn:
-        embedded = EmbeddedPostgres(config.data_dir / "postgres")
-        await asyncio.to_thread(embedded.start)
-        dsn = embedded.dsn
     runner: web.AppRunner | None = None
     workers: list[multiprocessing.process.BaseProcess] = []
     try:
+        dsn = config.db_url
+        if not dsn:
+            embedded = EmbeddedPostgres(config.data_dir / "postgres")
+            await asyncio.to_thread(embedded.start)
+            dsn = embedded.dsn
+        if stop.is_set():
+            return
         runner = await _run_site(config, dsn)
         workers = _start_workers(config, dsn)
         scheme = "https" if config.tls else "http"
@@ -151,7 +162,7 @@ async def serve(config: ServerConfig, *, announce=print) -> None:
                 f"Generated the server owner key in {identity.generated_key_path}. To administer colonies:\n"
                 f"  export COLONIES_SERVER_PRVKEY=$(cat {identity.generated_key_path})"
             )
-        await _until_signalled()
+        await stop.wait()
         announce("Shutting down")
     finally:
         if workers:

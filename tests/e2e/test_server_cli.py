@@ -441,3 +441,31 @@ def test_server_start_rejects_a_non_numeric_setting(tmp_path: Path) -> None:
     env = cli_env(COLONIES_DATA_DIR=str(tmp_path), COLONIES_SERVER_PORT="http")
     result = run_cli("server", "start", env=env)
     assert_clean_failure(result, "COLONIES_SERVER_PORT")
+
+
+def test_sigterm_while_postgres_initialises_leaves_nothing_running(tmp_path: Path) -> None:
+    """A stop requested during the first start (PostgreSQL just started, the schema being
+    migrated) lets that step end, then stops the embedded PostgreSQL too, instead of dying and
+    leaving it running."""
+    data_dir = tmp_path / "data"
+    proc = subprocess.Popen(
+        [*CLI, "server", "start", "--port", "0", "--host", HOST],
+        env=cli_env(COLONIES_DATA_DIR=str(data_dir)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        # PostgreSQL has just started; the server is now connecting and migrating: stop it there
+        wait_until(lambda: (data_dir / "postgres" / "postmaster.pid").exists() or proc.poll() is not None,
+                   60, "the embedded PostgreSQL to start")
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=CLI_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in output, output
+    pidfile = data_dir / "postgres" / "postmaster.pid"
+    leftover = pidfile.read_text().split()[0] if pidfile.exists() else None
+    if leftover is not None:
+        EmbeddedPostgres(data_dir / "postgres").stop()
+    assert leftover is None, f"embedded PostgreSQL {leftover} left running after SIGTERM:\n{output}"
