@@ -183,9 +183,17 @@ class ColoniesApi(ABC):
         }
         return self._invoke(msg, prvkey, Process.from_wire)
 
-    def list_processes(self, colonyname: str, count: int, state: int, prvkey: str) -> list[JSONDict]:
-        """Up to ``count`` (<= 100) processes of the colony in ``state``, as dicts."""
-        msg = {"msgtype": "getprocessesmsg", "colonyname": colonyname, "count": count, "state": state}
+    def list_processes(
+        self, colonyname: str, count: int, state: int, prvkey: str,
+        executortype: str = "", label: str = "", initiator: str = "",
+    ) -> list[JSONDict]:
+        """Up to ``count`` (<= 100) processes of the colony in ``state``, as dicts; optionally
+        only those of an executor type, with a label, or submitted by a user (by name)."""
+        msg: JSONDict = {"msgtype": "getprocessesmsg", "colonyname": colonyname, "count": count,
+                         "state": state}
+        for key, value in (("executortype", executortype), ("label", label), ("initiator", initiator)):
+            if value:
+                msg[key] = value
         return self._invoke(msg, prvkey, _as_list)
 
     def get_process(self, processid: str, prvkey: str) -> Process:

@@ -68,10 +68,12 @@ TIME_COLUMNS: dict[int, tuple[str, Callable[[Process], Any]]] = {
 END_TIME: tuple[str, Callable[[Process], Any]] = ("End time", lambda p: p.endtime)
 
 
-def list_processes(state: int, count: int, ids: bool, as_json: bool) -> None:
+def list_processes(state: int, count: int, ids: bool, as_json: bool, executortype: str = "",
+                   label: str = "", initiator: str = "") -> None:
     with session() as (settings, client):
         colonyname, prvkey = settings.colony(), settings.key()
-        found = client.list_processes(colonyname, count, state, prvkey)
+        found = client.list_processes(colonyname, count, state, prvkey, executortype=executortype,
+                                      label=label, initiator=initiator)
         if as_json:
             print_json(found)
             return
@@ -95,9 +97,16 @@ def list_processes(state: int, count: int, ids: bool, as_json: bool) -> None:
         safe_table(processes, columns)
 
 
+ExecutorTypeFilter = Annotated[str, typer.Option("--executortype", help="Only processes of this type")]
+LabelFilter = Annotated[str, typer.Option("--label", help="Only processes with this label")]
+InitiatorFilter = Annotated[str, typer.Option("--initiator", help="Only processes submitted by this user")]
+
+
 def _lister(state: int, doc: str) -> Callable[..., None]:
-    def command(count: CountOption = 20, ids: IdsOption = False, as_json: JsonOption = False) -> None:
-        list_processes(state, count, ids, as_json)
+    def command(count: CountOption = 20, ids: IdsOption = False, as_json: JsonOption = False,
+                executortype: ExecutorTypeFilter = "", label: LabelFilter = "",
+                initiator: InitiatorFilter = "") -> None:
+        list_processes(state, count, ids, as_json, executortype, label, initiator)
 
     command.__doc__ = doc
     return command

@@ -87,6 +87,10 @@ def test_process_lists_details_and_changes(colony: ColonyEnv) -> None:
     assert "echo" in row and '1 a [/b]' in row and "k:2" in row and "lab" in row and "alice" in row
     listed = json.loads(ok(run(colony, "process", "psw", "--json")))
     assert [p["processid"] for p in listed] == [processid]
+    assert json.loads(ok(run(colony, "process", "psw", "--json", "--label", "other"))) == []
+    filtered = ok(run(colony, "process", "psw", "--json", "--label", "lab", "--executortype",
+                      colony.executortype))
+    assert [p["processid"] for p in json.loads(filtered)] == [processid]
 
     assigned = json.loads(ok(run(colony, "process", "assign", "--timeout", "5", "--json",
                                  COLONIES_PRVKEY=executor_key)))
