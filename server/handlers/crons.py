@@ -14,6 +14,7 @@ from pycolonies.models import Cron, Workflow
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, NotFound
+from server.handlers.common import member_row
 from server.handlers.graphs import validate_workflow
 from server.params import require_count, require_name
 from server.scheduler import cron_schedule, triggers
@@ -91,13 +92,8 @@ async def add_cron(call: Call) -> Any:
 
 
 async def _member_cron(call: Call, action: str) -> Any:
-    cron_id = call.msg.str("cronid")
-    if not cron_id:
-        raise BadRequest(f"Failed to {action}, cronid is required")
-    row = await store.get_row(call.pool, cron_id)
-    if row is None:
-        raise NotFound(f"Failed to {action}, cron <{cron_id}> not found")
-    await auth.require_member(call.pool, row["colony_name"], call.signer)
+    row, _ = await member_row(call, call.msg.str("cronid"), field="cronid", kind="cron", action=action,
+                              load=store.get_row)
     return row
 
 

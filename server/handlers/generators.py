@@ -13,6 +13,7 @@ from pycolonies.models import Generator
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, NotFound
+from server.handlers.common import member_row
 from server.handlers.crons import validate_workflow_spec
 from server.params import require_count, require_name
 from server.scheduler import triggers
@@ -61,13 +62,8 @@ async def add_generator(call: Call) -> Any:
 
 
 async def _member_generator(call: Call, action: str) -> Any:
-    generator_id = call.msg.str("generatorid")
-    if not generator_id:
-        raise BadRequest(f"Failed to {action}, generatorid is required")
-    row = await store.get_row(call.pool, generator_id)
-    if row is None:
-        raise NotFound(f"Failed to {action}, generator <{generator_id}> not found")
-    await auth.require_member(call.pool, row["colony_name"], call.signer)
+    row, _ = await member_row(call, call.msg.str("generatorid"), field="generatorid", kind="generator",
+                              action=action, load=store.get_row)
     return row
 
 

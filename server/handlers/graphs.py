@@ -10,6 +10,7 @@ from pycolonies.models import FuncSpec, Workflow
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, Forbidden, NotFound
+from server.handlers.common import member_row, removable_state
 from server.handlers.processes import validate_spec
 from server.params import require_count
 from server.scheduler.graph_plan import PlanError, plan_workflow
@@ -53,13 +54,8 @@ async def submit_workflow(call: Call) -> Any:
 
 
 async def _member_graph(call: Call, action: str) -> Any:
-    graph_id = call.msg.str("processgraphid")
-    if not graph_id:
-        raise BadRequest(f"Failed to {action}, processgraphid is required")
-    row = await store.get_row(call.pool, graph_id)
-    if row is None:
-        raise NotFound(f"Failed to {action}, process graph <{graph_id}> not found")
-    await auth.require_member(call.pool, row["colony_name"], call.signer)
+    row, _ = await member_row(call, call.msg.str("processgraphid"), field="processgraphid",
+                              kind="process graph", action=action, load=store.get_row)
     return row
 
 
@@ -100,13 +96,7 @@ async def remove_processgraph(call: Call) -> Any:
 async def remove_all_processgraphs(call: Call) -> Any:
     colony = call.msg.str("colonyname")
     await auth.require_colony_owner(call.pool, colony, call.signer)
-    state = call.msg.int("state")
-    if state not in (wire.NOTSET, wire.WAITING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
-        raise BadRequest(
-            "Failed to remove process graphs, invalid state (use -1 for all, 0 waiting, 2 successful, "
-            "3 failed, 4 cancelled; running graphs cannot be removed this way)"
-        )
-    await store.remove_all(call.pool, colony, state)
+    await store.remove_all(call.pool, colony, removable_state(call, "process graphs"))
     return {}
 
 

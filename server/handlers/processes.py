@@ -10,12 +10,14 @@ from pycolonies.models import FuncSpec
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, Forbidden, NotFound
+from server.handlers.common import member_row, removable_state
 from server.params import require_count, require_name
 from server.replay import records_replay
 from server.scheduler.assign import NO_LIMIT, assign
 from server.scheduler.resources import parse_cpu, parse_memory
 from server.store import graphs
 from server.store import processes as store
+from server.store.executors import Member
 
 MAX_INT32 = 2**31 - 1
 
@@ -87,15 +89,10 @@ async def assign_process(call: Call) -> Any:
     )
 
 
-async def _member_process(call: Call, process_id: str, action: str):
+async def _member_process(call: Call, process_id: str, action: str) -> tuple[Any, Member]:
     """Load a process and require the signer to be a member of its colony."""
-    if not process_id:
-        raise BadRequest(f"Failed to {action}, processid is required")
-    row = await store.get_row(call.pool, process_id)
-    if row is None:
-        raise NotFound(f"Failed to {action}, process <{process_id}> not found")
-    member = await auth.require_member(call.pool, row["colony_name"], call.signer)
-    return row, member
+    return await member_row(call, process_id, field="processid", kind="process", action=action,
+                            load=store.get_row)
 
 
 def _refuse_close(row: Any, signer: str, action: str) -> None:
@@ -236,13 +233,7 @@ async def remove_process(call: Call) -> Any:
 async def remove_all_processes(call: Call) -> Any:
     colony = call.msg.str("colonyname")
     await auth.require_colony_owner(call.pool, colony, call.signer)
-    state = call.msg.int("state")
-    if state not in (wire.NOTSET, wire.WAITING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
-        raise BadRequest(
-            "Failed to remove processes, invalid state (use -1 for all, 0 waiting, 2 successful, "
-            "3 failed, 4 cancelled; running processes cannot be removed this way)"
-        )
-    await store.remove_all(call.pool, colony, state)
+    await store.remove_all(call.pool, colony, removable_state(call, "processes"))
     return {}
 
 
