@@ -94,23 +94,21 @@ async def insert_workflow(
     env_rows: list[dict[str, Any]] = []
     for spec, node, process_id in zip(specs, nodes, ids, strict=True):
         spec.conditions.colonyname = colony_name
-        stored = spec.to_wire()
+        stored, env = process_store.stored_spec(spec)
         if node.is_root and root_args is not None:
             stored["args"] = list(root_args)
-        env = stored.pop("env", None) or {}
-        stored["env"] = {}
         ready = node.is_root
         rows.append({
             "process_id": process_id,
             "executor_type": spec.conditions.executortype,
-            "executor_names": [n for n in (spec.conditions.executornames or []) if n],
+            "executor_names": process_store.executor_names(spec),
             "location_name": spec.conditions.locationname,
             "cpu_millis": parse_cpu(spec.conditions.cpu),
             "memory_bytes": parse_memory(spec.conditions.mem),
             "funcname": spec.funcname,
             "label": spec.label,
             "priority": spec.priority,
-            "priority_time": submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS,
+            "priority_time": process_store.priority_time(spec, submitted_ns),
             "wait_deadline": (
                 (submitted + timedelta(seconds=spec.maxwaittime)).isoformat()
                 if ready and spec.maxwaittime > 0 else None
@@ -442,17 +440,15 @@ async def add_child(
     parent, and also a parent of ``child_id`` when given. Returns the new process, or None if a
     check failed."""
     process_id = process_store.new_id()
-    stored = spec.to_wire()
-    env = stored.pop("env", None) or {}
-    stored["env"] = {}
+    stored, env = process_store.stored_spec(spec)
     env_ids = [process_store.attribute_id(process_id, key, wire.ENV) for key in env]
     row = await db.fetchrow(
         _ADD_CHILD,
         graph_id, parent_id, child_id, insert, required_assignee,
         process_id, spec.conditions.colonyname, spec.conditions.executortype,
-        [n for n in (spec.conditions.executornames or []) if n], spec.conditions.locationname,
+        process_store.executor_names(spec), spec.conditions.locationname,
         parse_cpu(spec.conditions.cpu), parse_memory(spec.conditions.mem), initiator_id, initiator_name,
-        spec.funcname, spec.label, spec.priority, submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS,
+        spec.funcname, spec.label, spec.priority, process_store.priority_time(spec, submitted_ns),
         process_store.time_from_ns(submitted_ns), spec.maxwaittime, spec.maxexectime, spec.maxretries,
         stored, env_ids, list(env), list(env.values()),
     )

@@ -83,6 +83,24 @@ def to_process(row: Any, attributes: list[Attribute] | None = None) -> WireDict:
     )
 
 
+def stored_spec(spec: FuncSpec) -> tuple[dict[str, Any], dict[str, str]]:
+    """The spec as the processes table keeps it, and its env: env lives in ENV attributes and
+    is merged back when the process is read."""
+    stored = spec.to_wire()
+    env = stored.pop("env", None) or {}
+    stored["env"] = {}
+    return stored, env
+
+
+def executor_names(spec: FuncSpec) -> list[str]:
+    return [n for n in (spec.conditions.executornames or []) if n]
+
+
+def priority_time(spec: FuncSpec, submitted_ns: int) -> int:
+    """Queue order: the submission time, moved one day earlier per priority point."""
+    return submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS
+
+
 def attribute_id(target_id: str, key: str, attribute_type: int) -> str:
     return sha3_hex(f"{target_id}{key}{attribute_type}")
 
@@ -109,9 +127,8 @@ async def insert(
     process_id = new_id()
     submitted = time_from_ns(submitted_ns)
     wait_deadline = submitted + timedelta(seconds=spec.maxwaittime) if spec.maxwaittime > 0 else None
-    stored_spec = spec.to_wire()
-    stored_spec["env"] = {}  # env lives in ENV attributes, merged back on read
-    env_keys = list(spec.env)
+    stored, env = stored_spec(spec)
+    env_keys = list(env)
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$27")},
@@ -141,7 +158,7 @@ async def insert(
         process_id,
         spec.conditions.colonyname,
         spec.conditions.executortype,
-        [n for n in (spec.conditions.executornames or []) if n],
+        executor_names(spec),
         spec.conditions.locationname,
         cpu_millis,
         memory_bytes,
@@ -149,18 +166,18 @@ async def insert(
         spec.funcname,
         spec.label,
         spec.priority,
-        submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS,
+        priority_time(spec, submitted_ns),
         submitted,
         wait_deadline,
         spec.maxwaittime,
         spec.maxexectime,
         spec.maxretries,
-        stored_spec,
+        stored,
         processgraph_id,
         wait_for_parents,
         [attribute_id(process_id, key, wire.ENV) for key in env_keys],
         env_keys,
-        [spec.env[key] for key in env_keys],
+        [env[key] for key in env_keys],
         wakeups.CHANNEL,
         wakeups.topic(spec.conditions.colonyname, spec.conditions.executortype),
         announce and not wait_for_parents,
@@ -177,7 +194,7 @@ async def insert(
             targetprocessgraphid=processgraph_id,
             attributetype=wire.ENV,
             key=key,
-            value=spec.env[key],
+            value=env[key],
         )
         for key in env_keys
     ]
@@ -279,6 +296,15 @@ _APPROVED_ASSIGNEE = (
 )
 
 
+# A CTE ``graph`` locking the graph of process $1, if any (``mode`` SHARE or UPDATE), before the
+# statement's UPDATE of the process uses it: graph rows are locked before process rows everywhere.
+_LOCK_GRAPH = """graph AS (
+            SELECT g.processgraph_id FROM processgraphs g
+             WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
+               FOR {mode} OF g)"""
+_IN_LOCKED_GRAPH = "(processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))"
+
+
 def lease_expired(row: Any) -> bool:
     deadline = row["exec_deadline"]
     return deadline is not None and deadline <= datetime.now(UTC)
@@ -295,16 +321,13 @@ async def close_successful(
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$4")},
-        graph AS (
-            SELECT g.processgraph_id FROM processgraphs g
-             WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
-               FOR SHARE OF g),
+        {_LOCK_GRAPH.format(mode="SHARE")},
         closed AS (
             UPDATE processes p SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
-               AND (processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))
+               AND {_IN_LOCKED_GRAPH}
          RETURNING {COLUMNS}, funcname),
         stats AS (
             {function_stats.RECORD_RUN}
@@ -331,16 +354,13 @@ async def close_failed(
     row = await db.fetchrow(
         f"""
         WITH {replay.SEEN_CTE.format(key="$4")},
-        graph AS (
-            SELECT g.processgraph_id FROM processgraphs g
-             WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
-               FOR UPDATE OF g),
+        {_LOCK_GRAPH.format(mode="UPDATE")},
         closed AS (
             UPDATE processes p SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
                    errors = $3::jsonb
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
-               AND (processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))
+               AND {_IN_LOCKED_GRAPH}
          RETURNING {COLUMNS}),
         event AS (SELECT {events.notify_sql("closed")} FROM closed)
         SELECT (SELECT count(*) FROM seen) AS seen, (SELECT count(*) FROM event) AS events, closed.*
