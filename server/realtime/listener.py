@@ -1,10 +1,9 @@
 """This replica's process state-change feed: one LISTEN connection, dispatched in memory.
 
 The store announces every transition on ``events.CHANNEL`` (see ``server/store/events.py``). A
-background task keeps one asyncpg connection listening, reconnecting if PostgreSQL goes away, and
-hands each event to the inboxes that watch its process id or its (colony, executortype, state).
-Notifications sent while the connection was down are lost, so after every reconnection each inbox
-is told to re-check the database.
+``ChannelListener`` keeps one connection listening and hands each event to the inboxes that watch
+its process id or its (colony, executortype, state). Notifications sent while the connection was
+down are lost, so after every reconnection each inbox is told to re-check the database.
 """
 
 from __future__ import annotations
@@ -15,17 +14,13 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import asyncpg
-
-from server.scheduler.tasks import stop_task
+from server.listening import ChannelListener
 from server.store import events
 from server.store.events import ProcessEvent
 
 log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "colonies-pubsub-listener"
-RECONNECT_DELAY_S = 0.5
-PING_INTERVAL_S = 5.0
 MAX_PENDING = 1000  # events an inbox holds before it drops them and asks for a re-check instead
 
 TypeKey = tuple[str, str, int]  # (colony, executortype, state)
@@ -64,12 +59,10 @@ class ProcessListener:
     """Inboxes keyed by process id and by (colony, executortype, state), fed from PostgreSQL."""
 
     def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.listening = asyncio.Event()
         self._by_process: dict[str, set[Inbox]] = {}
         self._by_type: dict[TypeKey, set[Inbox]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._listener = ChannelListener(dsn, events.CHANNEL, self._on_notification, self.resync_all,
+                                         name="pubsub listener", application_name=APPLICATION_NAME)
 
     @contextlib.contextmanager
     def watch_process(self, process_id: str) -> Iterator[Inbox]:
@@ -99,52 +92,17 @@ class ProcessListener:
             for inbox in inboxes:
                 inbox.request_resync()
 
-    def _on_notification(self, _con: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notification(self, payload: str) -> None:
         event = events.parse(payload)
         if event is not None:
             self.dispatch(event)
 
     async def start(self, timeout: float = 30) -> None:
         """Start listening; returns once the first LISTEN is in place."""
-        self._task = asyncio.create_task(self._listen_forever(), name="pubsub-listener")
-        await asyncio.wait_for(self.listening.wait(), timeout)
+        await self._listener.start(timeout)
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
-
-    async def _listen_forever(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self._listen_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("pubsub listener lost its database connection: %s", exc)
-            except Exception:
-                log.exception("pubsub listener failed; reconnecting")
-            if not self._stopping.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), RECONNECT_DELAY_S)
-
-    async def _listen_once(self) -> None:
-        """One connection's life: LISTEN, re-check every inbox, then ping until it is lost."""
-        con = await asyncpg.connect(self.dsn, server_settings={"application_name": APPLICATION_NAME})
-        lost = asyncio.Event()
-        con.add_termination_listener(lambda _con: lost.set())
-        try:
-            await con.add_listener(events.CHANNEL, self._on_notification)
-            self.listening.set()
-            self.resync_all()  # anything announced while nobody was listening
-            while not lost.is_set() and not self._stopping.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_either(lost, self._stopping), PING_INTERVAL_S)
-                if not lost.is_set() and not self._stopping.is_set():
-                    await con.execute("SELECT 1", timeout=PING_INTERVAL_S)
-        finally:
-            self.listening.clear()
-            with contextlib.suppress(Exception):
-                await con.close(timeout=2)
+        await self._listener.stop()
 
 
 @contextlib.contextmanager
@@ -159,11 +117,3 @@ def _registered(table: dict, key: object) -> Iterator[Inbox]:
         if not inboxes and table.get(key) is inboxes:
             del table[key]
 
-
-async def _either(first: asyncio.Event, second: asyncio.Event) -> None:
-    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()

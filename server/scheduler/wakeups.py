@@ -21,9 +21,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import asyncpg
-
-from server.scheduler.tasks import stop_task
+from server.listening import ChannelListener
 from server.store import Executor as Db
 
 log = logging.getLogger(__name__)
@@ -59,17 +57,15 @@ class _Queue:
 class Wakeups:
     """This replica's long-poll waiters, keyed by (colony, executortype).
 
-    A background task keeps one LISTEN connection open and reconnects it if PostgreSQL goes away;
-    after every (re)connection all waiters are woken, since notifications may have been missed.
+    Fed by one LISTEN connection (``ChannelListener``); after every (re)connection all waiters
+    are woken, since notifications may have been missed.
     """
 
     def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
         self.closing = False
-        self.listening = asyncio.Event()
         self._queues: dict[str, _Queue] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._listener = ChannelListener(dsn, CHANNEL, self.wake, self.wake_all,
+                                         name="wake-up listener")
 
     @contextlib.contextmanager
     def waiter(self, colony_name: str, executor_type: str) -> Iterator[Waiter]:
@@ -119,47 +115,9 @@ class Wakeups:
             for waiter in queue.waiters:
                 waiter.event.set()
 
-    def _on_notification(self, _con: object, _pid: int, _channel: str, payload: str) -> None:
-        self.wake(payload)
-
     async def start(self, timeout: float = 30) -> None:
         """Start listening; returns once the first LISTEN is in place."""
-        self._task = asyncio.create_task(self._listen_forever(), name="wakeup-listener")
-        await asyncio.wait_for(self.listening.wait(), timeout)
-
-    async def _listen_forever(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                con = await asyncpg.connect(self.dsn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.debug("wake-up listener cannot connect yet: %r", exc)
-                await self._pause(RECONNECT_DELAY_S)
-                continue
-            lost = asyncio.Event()
-            con.add_termination_listener(lambda _con, lost=lost: lost.set())
-            try:
-                await con.add_listener(CHANNEL, self._on_notification)
-                self.listening.set()
-                log.info("wake-up listener listening")
-                self.wake_all()  # anything announced while we were not listening
-                while not lost.is_set() and not self._stopping.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(_first(lost, self._stopping), PING_INTERVAL_S)
-                    if not lost.is_set() and not self._stopping.is_set():
-                        await con.execute("SELECT 1", timeout=PING_INTERVAL_S)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("wake-up listener lost its database connection: %s", exc)
-            finally:
-                self.listening.clear()
-                with contextlib.suppress(Exception):
-                    await con.close(timeout=2)
-            if not self._stopping.is_set():
-                log.info("wake-up listener reconnecting")
-                await self._pause(RECONNECT_DELAY_S)
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        await self._listener.start(timeout)
 
     def begin_shutdown(self) -> None:
         """Release every long-poll now, so a shutdown does not wait for their timeouts."""
@@ -168,17 +126,5 @@ class Wakeups:
 
     async def stop(self) -> None:
         self.closing = True
-        self._stopping.set()
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
+        await self._listener.stop()
 
-
-async def _first(*events: asyncio.Event) -> None:
-    """Wait until any of ``events`` is set."""
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
