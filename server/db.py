@@ -70,7 +70,7 @@ async def migrate(con: asyncpg.Connection) -> list[int]:
     return applied_now
 
 
-async def _init_connection(con: asyncpg.Connection) -> None:
+async def init_connection(con: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await con.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
@@ -82,5 +82,5 @@ async def _keep_session(con: asyncpg.Connection) -> None:
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20, **kwargs: Any) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, **kwargs
+        dsn, min_size=min_size, max_size=max_size, init=init_connection, reset=_keep_session, **kwargs
     )

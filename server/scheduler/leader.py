@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from abc import ABC, abstractmethod
 
 import asyncpg
 
+from server import db
 from server.scheduler.tasks import stop_task
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,7 @@ class LeaderLoop(ABC):
 
     async def _connect(self) -> asyncpg.Connection:
         con = await asyncpg.connect(self.dsn)
-        for typename in ("json", "jsonb"):  # as the pool's connections (server.db)
-            await con.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await db.init_connection(con)  # json codecs, as the pool's connections
         return con
 
     async def _run(self) -> None:
