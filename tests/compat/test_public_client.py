@@ -232,12 +232,13 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def results(compat_python: Path, tmp_path_factory: pytest.TempPathFactory, admin_dsn: str) -> dict[str, Any]:
-    """Run the script once against a real server on a fresh database; its decoded JSON output."""
-    workdir = tmp_path_factory.mktemp("compat")
-    script = workdir / "compat_script.py"
-    script.write_text(SCRIPT)
+def run_public_script(compat_python: Path, tmp_path_factory: pytest.TempPathFactory, admin_dsn: str,
+                      script_text: str, label: str) -> dict[str, Any]:
+    """Run ``script_text`` with the public client's interpreter against a real server on a fresh
+    database; the JSON object on its last line of output."""
+    workdir = tmp_path_factory.mktemp(label)
+    script = workdir / f"{label.replace('-', '_')}.py"
+    script.write_text(script_text)
     name = f"colonies_compat_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(admin_dsn, f"CREATE DATABASE {name}"))
     try:
@@ -263,6 +264,12 @@ def results(compat_python: Path, tmp_path_factory: pytest.TempPathFactory, admin
         asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     assert proc.returncode == 0, f"public client script failed:\n{proc.stderr}\n{proc.stdout}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def results(compat_python: Path, tmp_path_factory: pytest.TempPathFactory, admin_dsn: str) -> dict[str, Any]:
+    """Run the script once against a real server on a fresh database; its decoded JSON output."""
+    return run_public_script(compat_python, tmp_path_factory, admin_dsn, SCRIPT, "compat-script")
 
 
 def test_runs_the_public_client_not_ours(results: dict[str, Any], compat_python: Path) -> None:

@@ -8,19 +8,12 @@ it is.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from server.testing import ServerThread
-from tests.compat.test_public_client import SCRIPT_TIMEOUT, compat_python  # noqa: F401 - a fixture
-from tests.conftest import _admin, _with_database
+from tests.compat.test_public_client import compat_python, run_public_script  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(900)]
 
@@ -76,29 +69,7 @@ def results(
     tmp_path_factory: pytest.TempPathFactory,
     admin_dsn: str,
 ) -> dict[str, Any]:
-    workdir = tmp_path_factory.mktemp("compat-wait")
-    script = workdir / "compat_wait.py"
-    script.write_text(SCRIPT)
-    name = f"colonies_compat_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(admin_dsn, f"CREATE DATABASE {name}"))
-    try:
-        with ServerThread(_with_database(admin_dsn, name)) as server:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("COLONIES_", "PYTHON"))}
-            env.update(
-                COLONIES_SERVER_HOST=server.host,
-                COLONIES_SERVER_PORT=str(server.port),
-                COLONIES_SERVER_TLS="false",
-                COLONIES_SERVER_PRVKEY=server.server_prvkey,
-            )
-            proc = subprocess.run(
-                [str(compat_python), "-I", str(script)],
-                cwd=workdir, env=env, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT, check=False,
-                stdin=subprocess.DEVNULL,
-            )
-    finally:
-        asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    assert proc.returncode == 0, f"public client script failed:\n{proc.stderr}\n{proc.stdout}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_public_script(compat_python, tmp_path_factory, admin_dsn, SCRIPT, "compat-wait")
 
 
 def test_public_wait_returns_the_finished_process(results: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,34 +26,10 @@ from server.testing import ServerThread
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
 from tests.expect import refused
+from tests.integration.replicas import wait_until
+from tests.integration.test_workflows import node
 
 HEX64 = 64
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def node(colony: ColonyEnv, name: str, *deps: str, **overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "nodename": name,
-        "funcname": name,
-        "args": [],
-        "maxwaittime": -1,
-        "maxexectime": -1,
-        "maxretries": 0,
-        "conditions": {"colonyname": colony.colonyname, "executortype": colony.executortype,
-                       "dependencies": list(deps)},
-    }
-    spec.update(overrides)
-    return spec
 
 
 def workflow(colony: ColonyEnv, *specs: dict[str, Any]) -> str:
