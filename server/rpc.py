@@ -26,6 +26,7 @@ from server.errors import BadRequest, Forbidden, PayloadTooLarge, Replayed, RpcE
 from server.handlers import routing_table
 from server.handlers.serverinfo import UNSIGNED
 from server.params import Msg
+from server.payload import JsonRejected, load_json, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ def parse_envelope(raw: bytes | str, use_msgpack: bool = False) -> dict[str, str
             envelope[key] = ""
         elif not isinstance(value, str):
             raise BadRequest(f"Bad request, envelope field {key} must be a string")
+        elif text_problem(value):
+            raise BadRequest(f"Bad request, envelope field {key} {text_problem(value)}")
     return envelope
 
 
@@ -140,39 +143,13 @@ def decode_message(payload: str, payloadtype: str) -> dict[str, Any]:
     except (binascii.Error, ValueError) as exc:
         raise BadRequest(f"Failed to decode {payloadtype}, payload is not valid base64") from exc
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = load_json(raw)
+    except JsonRejected as exc:
+        raise BadRequest(f"Invalid {payloadtype}: {exc}") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"Failed to decode {payloadtype}, invalid JSON") from exc
     if not isinstance(data, dict):
         raise BadRequest(f"Failed to decode {payloadtype}, the message must be a JSON object")
-    if b"\\u0000" in raw:
-        path = _path_with_nul(data, "")
-        if path:
-            raise BadRequest(f"Invalid {payloadtype}: {path} contains a NUL character (\\u0000)")
     if data.get("msgtype") != payloadtype:
         raise BadRequest(f"Failed to decode {payloadtype}, msg.MsgType does not match payloadType")
     return data
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _path_with_nul(value: Any, path: str) -> str:
-    """The path of the first key or string holding a NUL character (PostgreSQL text cannot)."""
-    if isinstance(value, str):
-        return path if "\x00" in value else ""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return child
-            found = _path_with_nul(item, child)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _path_with_nul(item, f"{path}[{index}]")
-            if found:
-                return found
-    return ""

@@ -3,7 +3,6 @@ them on schedule; see ``scheduler/cron_schedule`` for the schedule syntax."""
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from server.errors import BadRequest, NotFound
 from server.handlers.common import member_row
 from server.handlers.graphs import validate_workflow
 from server.params import require_count, require_name
+from server.payload import JsonRejected, load_json
 from server.scheduler import cron_schedule, triggers
 from server.store import crons as store
 from server.store import processes as process_store
@@ -31,7 +31,9 @@ def validate_workflow_spec(text: str, colony_name: str, path: str) -> None:
     if not text.strip():
         raise BadRequest(f"Invalid {path}: a workflow spec (JSON string) is required")
     try:
-        data = json.loads(text)
+        data = load_json(text)
+    except JsonRejected as exc:
+        raise BadRequest(f"Invalid {path}: {exc}") from exc
     except ValueError as exc:
         raise BadRequest(f"Invalid {path}: not valid JSON ({exc})") from exc
     try:

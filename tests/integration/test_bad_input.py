@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import urllib.error
 import urllib.request
@@ -478,6 +479,117 @@ def test_many_bad_requests_then_normal_work(env: ColonyEnv) -> None:
     process = env.client.submit_func_spec(good_spec(env), env.user_prvkey)
     assert env.client.assign(env.colonyname, -1, env.executor_prvkey).processid == process.processid
     env.client.close(process.processid, ["ok"], env.executor_prvkey)
+
+
+# -- deep nesting and lone surrogates (decoded before any membership check) ----------------------
+
+
+def nested(levels: int) -> list[Any]:
+    """A list nested ``levels`` deep: nested(1) == [], nested(2) == [[]]."""
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def no_server_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == [], [r.getMessage() for r in bad]
+
+
+def with_deep(msg: dict[str, Any], levels: int) -> str:
+    """The JSON text of ``msg`` with each "DEEP" string replaced by lists nested ``levels`` deep
+    (too deep for json.dumps to write)."""
+    return json.dumps(msg).replace('"DEEP"', "[" * levels + "]" * levels)
+
+
+def test_deep_nesting_from_any_key_is_a_400_naming_the_field(
+        env: ColonyEnv, caplog: pytest.LogCaptureFixture) -> None:
+    stranger = crypto.generate_private_key()  # not a member of anything
+    cases = [
+        ({"msgtype": "getcolonymsg", "colonyname": "x", "deep": "DEEP"}, 1000, "deep"),
+        ({"msgtype": "getcolonymsg", "colonyname": "x", "deep": "DEEP"}, 50_000, "nested"),
+        ({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, args="DEEP")}, 600, "spec.args"),
+        ({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, kwargs={"k": "DEEP"})}, 900,
+         "spec.kwargs.k[0]"),
+        ({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, fs={"dirs": "DEEP"})}, 1000,
+         "spec.fs.dirs[0]"),
+        ({"msgtype": "addchildmsg", "processgraphid": "a" * 64, "parentprocessid": "b" * 64,
+          "childprocessid": "", "insert": False, "spec": good_spec(env, args="DEEP")}, 1000, "spec.args"),
+        ({"msgtype": "submitworkflowspecmsg", "spec": {"colonyname": env.colonyname, "functionspecs": [
+            good_spec(env, kwargs={"x": "DEEP"})]}}, 500, "spec.functionspecs[0].kwargs.x"),
+    ]
+    with caplog.at_level(logging.INFO):
+        for msg, levels, field in cases:
+            for key in (stranger, env.user_prvkey):
+                body = envelope(with_deep(msg, levels), key, msg["msgtype"])
+                expect_error(env, body, 400, msg["msgtype"], field, "nested deeper than 100")
+        # Deeper than the JSON decoder's own recursion limit, in the envelope itself.
+        expect_error(env, b'{"payload": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "envelope")
+    no_server_errors_logged(caplog)
+
+
+def test_the_depth_limit_is_exactly_100_levels(env: ColonyEnv) -> None:
+    # The message is level 1, spec 2, args 3: args may hold 97 more levels of lists.
+    at_limit = envelope({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, args=nested(98))},
+                        env.user_prvkey)
+    code, reply = post_json(env, at_limit)
+    assert code == 200, wire.decode_payload(reply["payload"])
+    stored = env.client.get_process(wire.decode_payload(reply["payload"])["processid"], env.user_prvkey)
+    assert stored.spec.args == nested(98)
+    env.client.remove_process(stored.processid, env.user_prvkey)
+    over = envelope({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, args=nested(99))},
+                    env.user_prvkey)
+    message = expect_error(env, over, 400, "nested deeper than 100")
+    assert message.startswith("Invalid submitfuncspecmsg: spec.args[0][0][0][0]"), message
+
+
+def test_a_deep_cron_workflow_spec_is_refused(env: ColonyEnv) -> None:
+    workflow = with_deep({"colonyname": env.colonyname, "functionspecs": [
+        good_spec(env, nodename="a", args="DEEP")]}, 200)
+    msg = {"msgtype": "addcronmsg", "cron": {"colonyname": env.colonyname, "name": "deep",
+                                             "cronexpression": "0 0 * * * *", "interval": -1,
+                                             "workflowspec": workflow}}
+    expect_error(env, envelope(msg, env.user_prvkey), 400, "cron.workflowspec", "nested deeper than 100")
+
+
+def test_lone_surrogates_are_a_400(env: ColonyEnv, caplog: pytest.LogCaptureFixture) -> None:
+    # "\ud800" in these Python strings is a lone surrogate; json.dumps sends it as the escape
+    # \ud800, exactly as a hostile client would.
+    process = env.client.submit_func_spec(good_spec(env), env.user_prvkey)
+    env.client.assign(env.colonyname, -1, env.executor_prvkey)
+    pid = process.processid
+    with caplog.at_level(logging.INFO):
+        # In the envelope's fields, before any key is known: no signature recovery is tried.
+        for field in ("payload", "signature", "payloadtype"):
+            body = _signed_submit(env)
+            body[field] = body[field][:4] + "\ud800" + body[field][4:]
+            expect_error(env, body, 400, f"envelope field {field}", "surrogate")
+        cases = [
+            ({"msgtype": "addlogmsg", "processid": pid, "message": "log \ud800 line"}, "message"),
+            ({"msgtype": "addattributemsg", "attribute": {"targetid": pid, "key": "k\udfff",
+                                                          "value": "v", "attributetype": 1}},
+             "attribute.key"),
+            ({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, env={"K\ud800EY": "v"})}, "spec.env"),
+            ({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, env={"KEY": "\udc00"})}, "spec.env.KEY"),
+            ({"msgtype": "submitfuncspecmsg", "spec": good_spec(env, args=[{"\ud83d": 1}])}, "spec.args[0]"),
+        ]
+        for msg, field in cases:
+            key = env.user_prvkey if msg["msgtype"] == "submitfuncspecmsg" else env.executor_prvkey
+            message = expect_error(env, envelope(msg, key), 400, field, "lone surrogate")
+            assert message.isascii()
+        # A proper surrogate pair is one character (an emoji) and is fine.
+        line = envelope({"msgtype": "addlogmsg", "processid": pid, "message": "ok \U0001f600"},
+                        env.executor_prvkey)
+        assert "\\ud83d\\ude00" in base64.b64decode(line["payload"]).decode()
+        code, reply = post_json(env, line)
+        assert code == 200, wire.decode_payload(reply["payload"])
+    no_server_errors_logged(caplog)
+    logs = env.client.get_process_log(env.colonyname, pid, 10, 0, env.user_prvkey)
+    assert [entry["message"] for entry in logs] == ["ok \U0001f600"]
+    got = env.client.get_process(pid, env.user_prvkey)
+    assert [a for a in got.attributes if a.attributetype == wire.OUT] == []
+    env.client.close(pid, ["fine"], env.executor_prvkey)
 
 
 # -- body size limit ---------------------------------------------------------------------------
