@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
+import resource
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT = 50080
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 16 * MIB
 
 
 def env_bool(name: str, default: bool = False, env: dict[str, str] | None = None) -> bool:
@@ -27,6 +30,61 @@ def env_int(name: str, default: int, env: dict[str, str] | None = None) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from exc
 
 
+def env_seconds(name: str, default: float, env: dict[str, str] | None = None) -> float:
+    value = (env if env is not None else os.environ).get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from exc
+    if not math.isfinite(seconds):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+    return seconds
+
+
+def default_max_connections() -> int:
+    """10000, or three quarters of this process's open-file limit if that is lower.
+
+    Each connection is a file descriptor; keeping the cap under the limit leaves descriptors for
+    PostgreSQL connections and files, and refuses a flood with a reply instead of failing accept().
+    """
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 10_000
+    return max(1, min(10_000, soft * 3 // 4))
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One resource limit: its ServerConfig field, its environment variable and its floor.
+
+    A per-peer cap above its total cap is allowed: the total then binds first.
+    """
+
+    name: str  # the ServerConfig field
+    env: str
+    minimum: float
+    off_by_zero: bool = False  # 0 turns the limit off (per-peer caps, for clients behind one proxy)
+
+
+# Every limit on what a client may make the server hold (docs/limits.md describes each).
+LIMITS = (
+    Limit("max_body_bytes", "COLONIES_MAX_BODY_BYTES", 1),
+    Limit("max_body_bytes_in_flight", "COLONIES_MAX_BODY_BYTES_IN_FLIGHT", 1),
+    Limit("max_body_bytes_in_flight_per_peer", "COLONIES_MAX_BODY_BYTES_IN_FLIGHT_PER_PEER", 1,
+          off_by_zero=True),
+    Limit("body_timeout_s", "COLONIES_BODY_TIMEOUT", 0.001),
+    Limit("header_timeout_s", "COLONIES_HEADER_TIMEOUT", 0.001),
+    Limit("keepalive_timeout_s", "COLONIES_KEEPALIVE_TIMEOUT", 0.001),
+    Limit("drain_timeout_s", "COLONIES_DRAIN_TIMEOUT", 0),
+    Limit("max_connections", "COLONIES_MAX_CONNECTIONS", 1),
+    Limit("max_connections_per_peer", "COLONIES_MAX_CONNECTIONS_PER_PEER", 1, off_by_zero=True),
+    Limit("max_websockets_per_peer", "COLONIES_MAX_WEBSOCKETS_PER_PEER", 1, off_by_zero=True),
+    Limit("pubsub_subscribe_timeout_s", "COLONIES_PUBSUB_SUBSCRIBE_TIMEOUT", 0.001),
+)
+
+
 @dataclass
 class ServerConfig:
     server_id: str = ""
@@ -37,6 +95,17 @@ class ServerConfig:
     db_url: str = ""
     data_dir: Path = field(default_factory=lambda: Path("~/.colonies").expanduser())
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Limits on what clients can make the server hold, per server process (docs/limits.md).
+    max_body_bytes_in_flight: int = 128 * MIB
+    max_body_bytes_in_flight_per_peer: int = 32 * MIB
+    body_timeout_s: float = 60.0
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 75.0
+    drain_timeout_s: float = 2.0
+    max_connections: int = field(default_factory=default_max_connections)
+    max_connections_per_peer: int = 1024
+    max_websockets_per_peer: int = 256
+    pubsub_subscribe_timeout_s: float = 10.0
     build_version: str = "dev"
     build_time: str = ""
     workers: int = 1
@@ -48,6 +117,23 @@ class ServerConfig:
     def tls(self) -> bool:
         return bool(self.tls_cert and self.tls_key)
 
+    def check_limits(self) -> None:
+        """Raise ValueError naming the environment variable of the first limit that cannot work."""
+        by_field = {limit.name: limit for limit in LIMITS}
+        for limit in LIMITS:
+            value = getattr(self, limit.name)
+            if limit.off_by_zero and value == 0:
+                continue
+            if value < limit.minimum:
+                floor = "0 (off) or at least 1" if limit.off_by_zero else f"at least {limit.minimum:g}"
+                raise ValueError(f"{limit.env} must be {floor}, got {value}")
+        for cap in ("max_body_bytes_in_flight", "max_body_bytes_in_flight_per_peer"):
+            value = getattr(self, cap)
+            if value and value < self.max_body_bytes:
+                raise ValueError(f"{by_field[cap].env} ({value}) is smaller than COLONIES_MAX_BODY_BYTES "
+                                 f"({self.max_body_bytes}): a body of the largest allowed size "
+                                 "could never be read")
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerConfig:
         env = dict(os.environ if env is None else env)
@@ -57,7 +143,7 @@ class ServerConfig:
         if not server_id and env.get("COLONIES_SERVER_PRVKEY"):
             server_id = derive_id(env["COLONIES_SERVER_PRVKEY"])
         port = env_int("COLONIES_SERVER_HTTP_PORT", env_int("COLONIES_SERVER_PORT", DEFAULT_PORT, env), env)
-        return cls(
+        config = cls(
             server_id=server_id,
             host=env.get("COLONIES_SERVER_HTTP_HOST") or "0.0.0.0",
             port=port,
@@ -65,7 +151,6 @@ class ServerConfig:
             tls_key=env.get("COLONIES_SERVER_HTTP_TLS_KEY") or env.get("COLONIES_TLSKEY", ""),
             db_url=env.get("COLONIES_DB_URL", ""),
             data_dir=Path(env.get("COLONIES_DATA_DIR") or "~/.colonies").expanduser(),
-            max_body_bytes=env_int("COLONIES_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, env),
             workers=env_int("COLONIES_SERVER_WORKERS", 1, env),
             db_pool_size=env_int("COLONIES_DB_POOL_SIZE", 20, env),
             replay_window_s=env_int("COLONIES_REPLAY_WINDOW", 300, env),
@@ -73,3 +158,16 @@ class ServerConfig:
             build_version=env.get("BUILD_VERSION", "dev"),
             build_time=env.get("BUILD_TIME", ""),
         )
+        # A larger COLONIES_MAX_BODY_BYTES raises the default in-flight caps so such a body still fits.
+        config.max_body_bytes = env_int("COLONIES_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, env)
+        config.max_body_bytes_in_flight = max(config.max_body_bytes_in_flight, 4 * config.max_body_bytes)
+        config.max_body_bytes_in_flight_per_peer = max(config.max_body_bytes_in_flight_per_peer,
+                                                       config.max_body_bytes)
+        for limit in LIMITS:
+            default = getattr(config, limit.name)
+            if isinstance(default, int):
+                setattr(config, limit.name, env_int(limit.env, default, env))
+            else:
+                setattr(config, limit.name, env_seconds(limit.env, default, env))
+        config.check_limits()
+        return config

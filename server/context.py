@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
 from server.config import ServerConfig
+from server.limits import RequestBodies
 from server.params import Msg
 from server.replay import ReplayGuard
 from server.scheduler.wakeups import Wakeups
@@ -24,6 +25,11 @@ class Services:
     config: ServerConfig
     replay: ReplayGuard
     started_at: str = ""
+    # Request-body limits of this process and its bookkeeping of body bytes in flight.
+    bodies: RequestBodies = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bodies = RequestBodies.from_config(self.config)
 
 
 @dataclass

@@ -31,6 +31,12 @@ class PayloadTooLarge(RpcError):
     status = 413
 
 
+class TooManyRequests(RpcError):
+    """One client (peer address) holds more than its share of a per-peer limit."""
+
+    status = 429
+
+
 class Unavailable(RpcError):
     status = 503
 

@@ -19,6 +19,7 @@ from pycolonies import crypto
 from server.app import create_app
 from server.config import ServerConfig
 from server.embedded import EmbeddedPostgres
+from server.serving import start_serving
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +67,9 @@ def install_fast_event_loop() -> None:
 
 
 async def _run_site(config: ServerConfig, dsn: str) -> web.AppRunner:
-    runner = web.AppRunner(create_app(config, dsn), handler_cancellation=True, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, config.host, config.port, ssl_context=_ssl_context(config),
-                           reuse_port=config.workers > 1)
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+    """This process's site, with the limits of ``config`` (each worker process applies its own)."""
+    serving = await start_serving(create_app(config, dsn), config, ssl_context=_ssl_context(config))
+    return serving.runner
 
 
 def _stop_on_signals() -> asyncio.Event:

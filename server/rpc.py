@@ -22,7 +22,7 @@ from pycolonies import wire
 from pycolonies.codec import to_wire
 from pycolonies.crypto import SignatureError, recover_id
 from server.context import Call, Handler, Services
-from server.errors import BadRequest, Forbidden, PayloadTooLarge, Replayed, RpcError
+from server.errors import BadRequest, Forbidden, Replayed, RpcError
 from server.handlers import routing_table
 from server.handlers.serverinfo import UNSIGNED
 from server.params import Msg
@@ -58,14 +58,8 @@ class RpcEndpoint:
         return web.Response(text=json.dumps(body), status=status, content_type="application/json")
 
     async def _read_envelope(self, request: web.Request, use_msgpack: bool) -> dict[str, str]:
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise PayloadTooLarge(
-                f"Request body exceeds the limit of {self.services.config.max_body_bytes} bytes "
-                "(COLONIES_MAX_BODY_BYTES)"
-            ) from exc
-        return parse_envelope(raw, use_msgpack)
+        async with self.services.bodies.read(request) as raw:  # 413/429/503/408 past the limits
+            return parse_envelope(raw, use_msgpack)
 
     async def dispatch(self, envelope: dict[str, str]) -> Any:
         payloadtype = envelope["payloadtype"]

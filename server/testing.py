@@ -17,6 +17,8 @@ from pycolonies import crypto
 from server.app import create_app
 from server.config import ServerConfig
 from server.embedded import free_port
+from server.limits import ConnectionGuard
+from server.serving import Serving, start_serving
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ServerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.serving: Serving | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
 
@@ -77,10 +80,23 @@ class ServerThread:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(create_app(self.config(), self.dsn), handler_cancellation=True,
-                                     access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        config = self.config()
+        self.serving = await start_serving(create_app(config, self.dsn), config)
+        self._runner = self.serving.runner
+
+    @property
+    def app(self) -> web.Application:
+        """The running aiohttp application (its services, endpoints and limits' bookkeeping)."""
+        if self._runner is None:
+            raise RuntimeError("the test server is not running")
+        return self._runner.app
+
+    @property
+    def connections(self) -> ConnectionGuard:
+        """The guard every connection passes through (connection counts, header watchdog)."""
+        if self.serving is None:
+            raise RuntimeError("the test server is not running")
+        return self.serving.guard
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None and self._thread.is_alive():

@@ -7,6 +7,10 @@ push, or one error envelope (bad envelope or signature, unknown type, bad field,
 unknown process, database down) after which it closes the socket. A subscription's ``timeout``
 (seconds from its frame; <= 0 means right after the first look) closes the socket. A client that
 disconnects ends all of its subscriptions; a server shutdown closes every socket.
+
+Limits (docs/limits.md): a socket whose first valid signed subscription has not arrived within
+``pubsub_subscribe_timeout_s`` gets a 408 error envelope and is closed, and a peer address may hold
+at most ``max_websockets_per_peer`` sockets (past it the upgrade is refused with a 429 envelope).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from aiohttp import WSMsgType, web
 from pycolonies import wire
 from pycolonies.codec import WireDict, to_wire
 from server.context import Services
-from server.errors import BadRequest, Forbidden
+from server.errors import BadRequest, Forbidden, RequestTimeout, RpcError
+from server.limits import Cap, PeerCounter, peer_key
 from server.params import Msg
 from server.realtime import feeds
 from server.realtime.listener import ProcessListener
@@ -44,23 +49,34 @@ class PubSubEndpoint:
         self.services = services
         self.listener = listener
         self._open: set[_Socket] = set()
+        per_peer = Cap(services.config.max_websockets_per_peer, "COLONIES_MAX_WEBSOCKETS_PER_PEER")
+        self.sockets = PeerCounter("websockets", Cap(0, ""), per_peer)
 
     @property
     def open_sockets(self) -> int:
         return len(self._open)
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(
-            max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, timeout=CLOSE_TIMEOUT_S
-        )
-        await ws.prepare(request)
-        socket = _Socket(ws, self.services, self.listener)
-        self._open.add(socket)
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        peer = peer_key(request.remote)
         try:
-            await socket.serve()
+            self.sockets.acquire(peer)
+        except RpcError as refusal:
+            body, status = error_reply(refusal)
+            return web.json_response(body, status=status)
+        try:
+            ws = web.WebSocketResponse(
+                max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, timeout=CLOSE_TIMEOUT_S
+            )
+            await ws.prepare(request)
+            socket = _Socket(ws, self.services, self.listener)
+            self._open.add(socket)
+            try:
+                await socket.serve()
+            finally:
+                self._open.discard(socket)
+            return ws
         finally:
-            self._open.discard(socket)
-        return ws
+            self.sockets.release(peer)
 
     async def close_all(self) -> None:
         """Close every open socket (server shutdown)."""
@@ -79,9 +95,11 @@ class _Socket:
         self._subscriptions: set[asyncio.Task[None]] = set()
         self._closer: asyncio.Task[Any] | None = None
         self._send_lock = asyncio.Lock()
+        self._subscribed = False  # a valid signed subscription has arrived
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
+        watchdog = loop.call_later(self.services.config.pubsub_subscribe_timeout_s, self._check_subscribed)
         try:
             async for frame in self.ws:
                 if frame.type is WSMsgType.TEXT:
@@ -91,7 +109,16 @@ class _Socket:
                 else:  # an error frame: aiohttp has already closed the socket
                     break
         finally:
+            watchdog.cancel()
             await self._end()
+
+    def _check_subscribed(self) -> None:
+        if not self._subscribed:
+            seconds = self.services.config.pubsub_subscribe_timeout_s
+            self._spawn(self._fail(RequestTimeout(
+                f"No valid signed subscription within {seconds:g} s of connecting "
+                "(COLONIES_PUBSUB_SUBSCRIBE_TIMEOUT)"
+            )))
 
     def close_soon(self) -> asyncio.Task[Any]:
         """Start closing the socket (once); the reading loop then ends."""
@@ -117,6 +144,7 @@ class _Socket:
             if len(self._subscriptions) > MAX_SUBSCRIPTIONS:
                 raise BadRequest(f"Bad request, at most {MAX_SUBSCRIPTIONS} subscriptions per socket")
             feed = self._feed(text)
+            self._subscribed = True
             with feed.watch(self.listener) as inbox:
                 await feed.check(self._push)
                 deadline = received_at + feed.timeout

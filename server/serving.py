@@ -1,0 +1,72 @@
+"""Serve an app on its TCP port behind the connection limits (one way for main and testing)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from server.config import ServerConfig
+from server.limits import ConnectionGuard, ConnectionLimits
+
+
+@dataclass
+class Serving:
+    """A running site: aiohttp's runner and the guard every connection passes through."""
+
+    runner: web.AppRunner
+    guard: ConnectionGuard
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_serving(app: web.Application, config: ServerConfig, *,
+                        ssl_context: ssl.SSLContext | None = None) -> Serving:
+    """Start ``app`` on ``config.host:port`` (SO_REUSEPORT when there are several workers)."""
+    config.check_limits()
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        keepalive_timeout=config.keepalive_timeout_s,
+        lingering_time=config.drain_timeout_s,
+    )
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        guard = ConnectionGuard(runner.server, ConnectionLimits.from_config(config))
+        site = _GuardedSite(runner, guard, config.host, config.port, ssl_context=ssl_context,
+                            reuse_port=config.workers > 1)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return Serving(runner, guard)
+
+
+class _GuardedSite(web.BaseSite):
+    """aiohttp's TCPSite, except that connections are made by the guard rather than by aiohttp."""
+
+    def __init__(self, runner: web.AppRunner, guard: ConnectionGuard, host: str, port: int, *,
+                 ssl_context: ssl.SSLContext | None, reuse_port: bool) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self._guard = guard
+        self._host = host
+        self._port = port
+        self._reuse_port = reuse_port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._guard, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
+        )
