@@ -9,11 +9,15 @@
 | ``COLONIES_COLONY_PRVKEY`` | colony owner key | ``None`` |
 | ``COLONIES_EXECUTOR_NAME`` | executor name | ``None`` |
 | ``COLONIES_PRVKEY`` | user/executor key | ``None`` |
+
+A host that cannot be one (spaces, a URL) and a port that is not 1-65535 are a ValueError naming
+the variable; whether the host resolves is found out when connecting.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +30,36 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 50080
 TLS_VARIABLES = ("COLONIES_SERVER_TLS", "COLONIES_TLS")
+
+# Whitespace, control characters and the parts of a URL that are not a host.
+_NOT_IN_A_HOST = re.compile(r"[\s\x00-\x1f\x7f/?#@\\]")
+
+
+def check_host(host: str, variable: str = "COLONIES_SERVER_HOST") -> str:
+    """``host`` if it can be a host name or an IP address, else ValueError naming ``variable``.
+
+    Whether it resolves is for the connection to find out."""
+    if "://" in host:
+        raise ValueError(f"{variable} must be a host name or IP address, not a URL: {host!r} "
+                         "(https comes from COLONIES_TLS, the port from COLONIES_SERVER_PORT)")
+    if _NOT_IN_A_HOST.search(host):
+        raise ValueError(f"{variable} must be a host name or IP address, not {host!r}")
+    try:
+        host.encode("idna")  # what the resolver will do: labels of 1-63 characters
+    except UnicodeError:
+        raise ValueError(f"{variable} is not a valid host name: {host!r}") from None
+    return host
+
+
+def parse_port(text: str, variable: str = "COLONIES_SERVER_PORT") -> int:
+    """A TCP port (1-65535) from ``text``, else ValueError naming ``variable``."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be an integer, not {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{variable} must be a port number (1-65535), not {port}")
+    return port
 
 
 @dataclass(frozen=True)
@@ -41,14 +75,9 @@ class ClientConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
         env = os.environ if environ is None else environ
-        port_text = env.get("COLONIES_SERVER_PORT") or str(DEFAULT_PORT)
-        try:
-            port = int(port_text)
-        except ValueError as exc:
-            raise ValueError(f"COLONIES_SERVER_PORT must be an integer, not {port_text!r}") from exc
         return cls(
-            host=env.get("COLONIES_SERVER_HOST") or DEFAULT_HOST,
-            port=port,
+            host=check_host(env.get("COLONIES_SERVER_HOST") or DEFAULT_HOST),
+            port=parse_port(env.get("COLONIES_SERVER_PORT") or str(DEFAULT_PORT)),
             tls=_tls(env),
             colonyname=env.get("COLONIES_COLONY_NAME"),
             colony_prvkey=env.get("COLONIES_COLONY_PRVKEY"),

@@ -6,8 +6,9 @@ Exit codes scripts can rely on:
 ====  ============================================================================
 0     success
 1     the server refused the request (unknown id, access denied, bad input...) or a
-      local problem (a bad flag value, an unreadable file)
-2     usage error (typer: unknown command or option)
+      local problem (a malformed setting such as a key that is not 64 hex characters, a bad
+      flag value, an unreadable file)
+2     usage error (unknown command or option, missing or ill-typed option value)
 3     the server cannot be reached
 4     a ``--wait`` ran out of time before the process or workflow finished
 5     a required setting is missing (the message names the environment variable)
@@ -37,10 +38,11 @@ from rich.table import Table
 
 from pycolonies import crypto, wire
 from pycolonies.client import Colonies
-from pycolonies.config import DEFAULT_HOST, DEFAULT_PORT
+from pycolonies.config import DEFAULT_HOST, DEFAULT_PORT, check_host, parse_port
 from pycolonies.errors import ColoniesConnectionError, ColoniesServerError, ColoniesTimeout
 
 EXIT_REFUSED = 1
+EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_TIMEOUT = 4
 EXIT_MISSING_SETTING = 5
@@ -66,9 +68,18 @@ class CliError(Exception):
         self.code = code
 
 
+# COLONIES_TLS / COLONIES_SERVER_TLS values; anything else is a mistake, not plain http.
+TLS_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Client settings, from the reference CLI's environment variables."""
+    """Client settings, from the reference CLI's environment variables.
+
+    This is where a malformed setting becomes a one-line error naming its variable: the host,
+    port and TLS flag when they are read, a key when a command asks for it (so a bad
+    COLONIES_SERVER_PRVKEY does not stop a command that signs with COLONIES_PRVKEY)."""
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -80,18 +91,24 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings in the environment; CliError for a malformed host, port or TLS flag (an
+        empty variable counts as unset)."""
         env = os.environ
-        port_text = (env.get("COLONIES_SERVER_HTTP_PORT") or env.get("COLONIES_SERVER_PORT")
-                     or str(DEFAULT_PORT))
+        port_variable = next((name for name in ("COLONIES_SERVER_HTTP_PORT", "COLONIES_SERVER_PORT")
+                              if env.get(name)), "")
+        tls_variable = next((name for name in ("COLONIES_TLS", "COLONIES_SERVER_TLS") if env.get(name)), "")
+        tls = TLS_WORDS.get(env[tls_variable].strip().lower()) if tls_variable else False
+        if tls is None:
+            raise CliError(f"{tls_variable} must be true or false, not {env[tls_variable]!r}")
         try:
-            port = int(port_text)
-        except ValueError:
-            raise CliError(f"COLONIES_SERVER_PORT must be a port number, not {port_text!r}") from None
-        tls_text = (env.get("COLONIES_TLS") or env.get("COLONIES_SERVER_TLS") or "false").strip().lower()
+            host = check_host(env.get("COLONIES_SERVER_HOST") or DEFAULT_HOST)
+            port = parse_port(env[port_variable], port_variable) if port_variable else DEFAULT_PORT
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         return cls(
-            host=env.get("COLONIES_SERVER_HOST") or DEFAULT_HOST,
+            host=host,
             port=port,
-            tls=tls_text in ("1", "true", "yes", "on"),
+            tls=tls,
             colonyname=env.get("COLONIES_COLONY_NAME", ""),
             prvkey=env.get("COLONIES_PRVKEY", ""),
             colony_prvkey=env.get("COLONIES_COLONY_PRVKEY", ""),
@@ -107,13 +124,13 @@ class Settings:
 
     def key(self) -> str:
         """The member's key (a user or an executor)."""
-        return _required(self.prvkey, "COLONIES_PRVKEY", "a member's private key")
+        return _private_key(self.prvkey, "COLONIES_PRVKEY", "a member's private key")
 
     def colony_key(self) -> str:
-        return _required(self.colony_prvkey, "COLONIES_COLONY_PRVKEY", "the colony owner's private key")
+        return _private_key(self.colony_prvkey, "COLONIES_COLONY_PRVKEY", "the colony owner's private key")
 
     def server_key(self) -> str:
-        return _required(self.server_prvkey, "COLONIES_SERVER_PRVKEY", "the server owner's private key")
+        return _private_key(self.server_prvkey, "COLONIES_SERVER_PRVKEY", "the server owner's private key")
 
     def client(self) -> Colonies:
         return Colonies(self.host, self.port, tls=self.tls)
@@ -123,6 +140,17 @@ def _required(value: str, variable: str, what: str) -> str:
     if not value:
         raise CliError(f"{variable} is not set: export {variable}=<{what}>", EXIT_MISSING_SETTING)
     return value
+
+
+def _private_key(value: str, variable: str, what: str) -> str:
+    """The key in ``variable``, checked before anything is signed with it (the message never
+    shows the key)."""
+    key = _required(value, variable, what)
+    try:
+        crypto.derive_id(key)
+    except ValueError as exc:
+        raise CliError(f"{variable} is not a valid private key: {exc}") from None
+    return key
 
 
 @contextmanager
@@ -150,11 +178,9 @@ def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
 @contextmanager
 def session() -> Iterator[tuple[Settings, Colonies]]:
     """Settings and a connected client for one command, with its failures handled."""
-    settings: Settings | None = None
-    with failures(settings):
+    with failures():
         settings = Settings.from_env()
-    assert settings is not None
-    client = settings.client()
+        client = settings.client()
     try:
         with failures(settings):
             yield settings, client
@@ -304,14 +330,14 @@ def new_identity(given_id: str | None, *, prvkey: str | None = None, prvkey_file
     """The id from ``--<x>id``, from a private key (given, or read from ``prvkey_file``), or from a
     freshly generated key (written to ``prvkey_file`` when that file does not exist yet)."""
     sources = [name for name, value in ((id_flag, given_id), (prvkey_flag, prvkey),
-                                        ("--prvkey-file", prvkey_file)) if value]
+                                        ("--prvkey-file", prvkey_file)) if value is not None]
     if len(sources) > 1:
         raise CliError(f"give only one of {' and '.join(sources)}")
-    if given_id:
+    if given_id is not None:
         if not _HEX_ID.fullmatch(given_id):
             raise CliError(f"{id_flag} must be 64 lower-case hex characters")
         return NewIdentity(given_id)
-    if prvkey:
+    if prvkey is not None:
         return NewIdentity(_derive_id(prvkey, prvkey_flag))
     if prvkey_file is not None and prvkey_file.exists():
         try:

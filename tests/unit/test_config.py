@@ -80,3 +80,22 @@ def test_async_client_from_config() -> None:
     client = ClientConfig(host="h", port=1).async_client()
     assert isinstance(client, AsyncColonies)
     assert client.url == "http://h:1/api"
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "-1"])
+def test_a_port_out_of_range_names_the_variable(port: str) -> None:
+    with pytest.raises(ValueError, match="COLONIES_SERVER_PORT must be a port number"):
+        ClientConfig.from_env({"COLONIES_SERVER_PORT": port})
+
+
+@pytest.mark.parametrize("host", ["bad host", "http://localhost", "localhost/api", "a" * 64 + ".example",
+                                  "a..b", "host\n"])
+def test_a_malformed_host_names_the_variable(host: str) -> None:
+    with pytest.raises(ValueError, match="COLONIES_SERVER_HOST"):
+        ClientConfig.from_env({"COLONIES_SERVER_HOST": host})
+
+
+@pytest.mark.parametrize("host", ["localhost", "10.0.0.7", "::1", "[::1]", "colonies.example.",
+                                  "bücher.example", "no-such-host.invalid"])
+def test_hosts_that_may_resolve_are_kept(host: str) -> None:
+    assert ClientConfig.from_env({"COLONIES_SERVER_HOST": host}).host == host
