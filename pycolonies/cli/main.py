@@ -6,9 +6,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer vendors click since 0.2x
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - an older typer, on click
+    from click.exceptions import UsageError  # type: ignore[no-redef]
 
 from pycolonies import crypto
 from pycolonies.cli import (
@@ -25,8 +33,38 @@ from pycolonies.cli import (
     user,
     workflow,
 )
+from pycolonies.cli.common import EXIT_USAGE, fail
 
-app = typer.Typer(no_args_is_help=True, help="Colonies: a ColonyOS-compatible colony server and CLI.")
+
+@contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """A usage error (unknown command or option, a missing or ill-typed value) as one ``Error:``
+    line and exit 2, like every other error; a group run without a command still shows its help."""
+    try:
+        yield
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # as typer tells it apart (not in every version)
+            raise
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        fail(f"{message}{hint}", EXIT_USAGE)
+
+
+class CommandLine(TyperGroup):
+    """The ``colonies`` command: every subcommand is parsed and run inside its ``invoke``, so this
+    is the one place usage errors are shaped."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with one_line_usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(cls=CommandLine, no_args_is_help=True,
+                  help="Colonies: a ColonyOS-compatible colony server and CLI.")
 database_app = typer.Typer(no_args_is_help=True, help="Manage the server's PostgreSQL schema.")
 security_app = typer.Typer(no_args_is_help=True, help="Private keys and ids.")
 app.add_typer(server.app, name="server")
