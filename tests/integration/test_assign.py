@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import asyncpg
 import pytest
 
 from pycolonies import (
@@ -183,6 +184,39 @@ def test_concurrent_executors_get_each_process_exactly_once(colony: ColonyEnv) -
             process = colony.client.get_process(pid, colony.user_prvkey)
             assert process.assignedexecutorid == crypto.derive_id(keys[index])
     assert colony.client.list_processes(colony.colonyname, 100, wire.WAITING, colony.user_prvkey) == []
+
+
+def test_assign_skips_a_process_another_transaction_holds(colony: ColonyEnv, database: str) -> None:
+    """Assign is ``FOR UPDATE SKIP LOCKED``: a waiting process whose row another transaction holds
+    (a replica assigning or closing it, a sweeper) is passed over at once, never waited for."""
+    first = colony.client.submit_func_spec(spec(colony, funcname="first"), colony.user_prvkey)
+    second = colony.client.submit_func_spec(spec(colony, funcname="second"), colony.user_prvkey)
+    guard = 30.0  # only a failure guard: without SKIP LOCKED the assign waits for the lock forever
+
+    async def scenario() -> Any:
+        holder = await asyncpg.connect(database)
+        try:
+            async with holder.transaction():
+                await holder.execute("SELECT 1 FROM processes WHERE process_id = $1 FOR UPDATE",
+                                     first.processid)
+                async with AsyncColonies(colony.server.host, colony.server.port) as sdk:
+                    try:
+                        taken = await asyncio.wait_for(
+                            sdk.assign(colony.colonyname, 5, colony.executor_prvkey), guard)
+                    except TimeoutError:
+                        pytest.fail(f"assign waited {guard} s behind the locked row instead of skipping it")
+                # Decided while the lock is still held.
+                still = await holder.fetchval("SELECT state FROM processes WHERE process_id = $1",
+                                              first.processid)
+                return taken, still
+        finally:
+            await holder.close()
+
+    taken, first_state_meanwhile = asyncio.run(scenario())
+    assert taken.processid == second.processid, "the assign took the locked process, or none"
+    assert first_state_meanwhile == wire.WAITING
+    # The locked process was first in line: once released, it is the next one assigned.
+    assert colony.client.assign(colony.colonyname, -1, colony.executor_prvkey).processid == first.processid
 
 
 def test_executor_never_gets_another_colonys_process(colony: ColonyEnv) -> None:
