@@ -22,7 +22,7 @@ import enum
 import json
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.streams import StreamReader
@@ -126,7 +126,8 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports do not derive from asyncio.Transport, so no isinstance check here.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         peername = transport.get_extra_info("peername")
         self._peer = peer_key(peername[0] if isinstance(peername, tuple) else None)

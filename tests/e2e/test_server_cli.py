@@ -8,6 +8,7 @@ the same data directory), with a given server key, ``colonies database migrate``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -429,6 +430,48 @@ def _child_pids(pid: int) -> list[int]:
         if parent == pid and b"resource_tracker" not in cmdline:
             children.append(int(entry.name))
     return children
+
+
+def test_server_start_applies_the_limits_in_every_worker_process(
+    tmp_path: Path, fresh_database: str, start_server: Callable[..., ServerProcess]
+) -> None:
+    """Each of the 2 processes admits 2 connections from this peer: 4 in all, the rest get 429."""
+    data_dir = tmp_path / "data"
+    env = cli_env(COLONIES_DATA_DIR=str(data_dir), COLONIES_DB_URL=fresh_database,
+                  COLONIES_SERVER_PRVKEY=crypto.generate_private_key(), COLONIES_SERVER_WORKERS="2",
+                  COLONIES_MAX_CONNECTIONS_PER_PEER="2", COLONIES_HEADER_TIMEOUT="60")
+    server = start_server(env, data_dir)
+    server.wait_healthy()
+    wait_until(lambda: _listening_sockets(server.port) == 2, 60, "both processes to listen")
+    # 20 connections held open at once; the kernel spreads them over the two processes.
+    socks = [socket.create_connection((HOST, server.port), timeout=30) for _ in range(20)]
+    statuses = []
+    for sock in socks:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = sock.recv(4096)
+            assert chunk, "the server closed a connection without a reply"
+            reply += chunk
+        statuses.append(int(reply.split(b" ", 2)[1]))
+    for sock in socks:
+        sock.close()
+    assert sorted(statuses) == [200] * 4 + [429] * 16, statuses
+    assert server.terminate() == 0, server.output
+
+
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4, from /proc/net/tcp)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines
+               if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A")  # 0A: LISTEN
+
+
+def test_server_start_rejects_a_limit_that_cannot_work(tmp_path: Path) -> None:
+    env = cli_env(COLONIES_DATA_DIR=str(tmp_path), COLONIES_HEADER_TIMEOUT="-1")
+    result = run_cli("server", "start", env=env)
+    assert_clean_failure(result, "COLONIES_HEADER_TIMEOUT", "at least")
 
 
 def test_server_start_rejects_an_empty_pool(tmp_path: Path) -> None:
