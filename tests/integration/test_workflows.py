@@ -206,6 +206,25 @@ def test_a_failure_fails_pending_descendants_but_keeps_finished_work(colony: Col
     nothing_to_assign(colony)
 
 
+def test_a_failure_reaches_every_generation_below_it(colony: ColonyEnv) -> None:
+    """The cascade follows the graph down, not just one step: a -> b -> c -> d, a fails, and the
+    grandchildren fail too (each naming a), so nothing is left waiting forever."""
+    graph = submit(colony, node(colony, "a"), node(colony, "b", "a"), node(colony, "c", "b"),
+                   node(colony, "d", "c"))
+    a = assign(colony)
+    assert a.spec.nodename == "a"
+    colony.client.fail(a.processid, ["boom"], colony.executor_prvkey)
+
+    names = by_name(colony, graph)
+    assert names["a"].state == wire.FAILED and names["a"].errors == ["boom"]
+    for below in ("b", "c", "d"):
+        assert names[below].state == wire.FAILED, (below, names[below].state)
+        assert len(names[below].errors) == 1, (below, names[below].errors)
+        assert "<a>" in names[below].errors[0] and a.processid in names[below].errors[0], names[below].errors
+    assert graph_state(colony, graph) == wire.FAILED
+    nothing_to_assign(colony)
+
+
 def test_an_exhausted_execution_deadline_fails_the_graph(colony: ColonyEnv) -> None:
     graph = submit(colony, node(colony, "slow", maxexectime=1, maxretries=0), node(colony, "after", "slow"))
     assign(colony)
@@ -392,6 +411,19 @@ def test_cancelling_one_process(colony: ColonyEnv) -> None:
     if a.spec.nodename == "a":
         assert names["b"].state == wire.CANCELLED and "<a>" in names["b"].errors[0]
     assert graph_state(colony, graph) == wire.CANCELLED
+
+
+def test_cancelling_a_process_cancels_every_generation_below_it(colony: ColonyEnv) -> None:
+    graph = submit(colony, node(colony, "a"), node(colony, "b", "a"), node(colony, "c", "b"))
+    a = by_name(colony, graph)["a"]
+    colony.client.cancel_process(a.processid, colony.user_prvkey)
+
+    names = by_name(colony, graph)
+    assert {name: p.state for name, p in names.items()} == dict.fromkeys("abc", wire.CANCELLED)
+    for below in ("b", "c"):
+        assert "<a>" in names[below].errors[0] and a.processid in names[below].errors[0], names[below].errors
+    assert graph_state(colony, graph) == wire.CANCELLED
+    nothing_to_assign(colony)
 
 
 def test_list_get_layout_remove_and_statistics(colony: ColonyEnv) -> None:
