@@ -44,15 +44,15 @@ def env_seconds(name: str, default: float, env: dict[str, str] | None = None) ->
 
 
 def default_max_connections() -> int:
-    """10000, or three quarters of this process's open-file limit if that is lower.
+    """4096, or three quarters of this process's open-file limit if that is lower.
 
     Each connection is a file descriptor; keeping the cap under the limit leaves descriptors for
     PostgreSQL connections and files, and refuses a flood with a reply instead of failing accept().
     """
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft <= 0:
-        return 10_000
-    return max(1, min(10_000, soft * 3 // 4))
+        return 4096
+    return max(1, min(4096, soft * 3 // 4))
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ LIMITS = (
           off_by_zero=True),
     Limit("body_timeout_s", "COLONIES_BODY_TIMEOUT", 0.001),
     Limit("header_timeout_s", "COLONIES_HEADER_TIMEOUT", 0.001),
+    Limit("max_headers", "COLONIES_MAX_HEADERS", 1),
+    Limit("max_header_field_bytes", "COLONIES_MAX_HEADER_FIELD_BYTES", 64),
     Limit("keepalive_timeout_s", "COLONIES_KEEPALIVE_TIMEOUT", 0.001),
     Limit("drain_timeout_s", "COLONIES_DRAIN_TIMEOUT", 0),
     Limit("max_connections", "COLONIES_MAX_CONNECTIONS", 1),
@@ -100,11 +102,13 @@ class ServerConfig:
     max_body_bytes_in_flight_per_peer: int = 32 * MIB
     body_timeout_s: float = 60.0
     header_timeout_s: float = 10.0
+    max_headers: int = 32
+    max_header_field_bytes: int = 8190  # also the longest request line
     keepalive_timeout_s: float = 75.0
     drain_timeout_s: float = 2.0
     max_connections: int = field(default_factory=default_max_connections)
-    max_connections_per_peer: int = 1024
-    max_websockets_per_peer: int = 256
+    max_connections_per_peer: int = 256
+    max_websockets_per_peer: int = 128
     pubsub_subscribe_timeout_s: float = 10.0
     build_version: str = "dev"
     build_time: str = ""

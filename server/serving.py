@@ -33,6 +33,9 @@ async def start_serving(app: web.Application, config: ServerConfig, *,
         access_log=None,
         keepalive_timeout=config.keepalive_timeout_s,
         lingering_time=config.drain_timeout_s,
+        max_headers=config.max_headers,
+        max_field_size=config.max_header_field_bytes,
+        max_line_size=config.max_header_field_bytes,
     )
     await runner.setup()
     try:

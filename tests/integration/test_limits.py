@@ -218,6 +218,22 @@ def test_slow_and_silent_headers_are_cut_off(database: str) -> None:
         still_serves(server)
 
 
+def test_too_many_or_too_long_headers_are_refused_with_400(database: str) -> None:
+    with ServerThread(database, overrides={"max_headers": 12, "max_header_field_bytes": 256}) as server:
+        many = connect(server)
+        many.sendall(b"POST /api HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(16)))
+        status, _, body = read_response(many)
+        assert status == 400 and b"Too many headers" in body, body
+        long = connect(server)
+        long.sendall(b"POST /api HTTP/1.1\r\nHost: x\r\nX-Long: " + b"y" * 300 + b"\r\n")
+        status, _, body = read_response(long)
+        assert status == 400 and b"256" in body, body
+        assert closed_by_server(many) and closed_by_server(long)
+        many.close()
+        long.close()
+        still_serves(server)
+
+
 def test_an_idle_keep_alive_connection_is_closed(database: str) -> None:
     with ServerThread(database, overrides={"keepalive_timeout_s": 0.5}) as server:
         sock = connect(server)

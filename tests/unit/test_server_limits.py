@@ -16,16 +16,17 @@ def test_defaults_are_valid_and_leave_room_for_the_largest_body() -> None:
     assert config.max_body_bytes_in_flight_per_peer == 32 * MIB
     assert (config.header_timeout_s, config.body_timeout_s, config.keepalive_timeout_s) == (10, 60, 75)
     assert config.drain_timeout_s == 2
-    assert 1 <= config.max_connections <= 10_000
-    assert (config.max_connections_per_peer, config.max_websockets_per_peer) == (1024, 256)
+    assert (config.max_headers, config.max_header_field_bytes) == (32, 8190)
+    assert 1 <= config.max_connections <= 4096
+    assert (config.max_connections_per_peer, config.max_websockets_per_peer) == (256, 128)
     assert config.pubsub_subscribe_timeout_s == 10
 
 
 def test_every_limit_is_read_from_its_variable() -> None:
-    env = {limit.env: "3" for limit in LIMITS}
+    env = {limit.env: str(100 + number) for number, limit in enumerate(LIMITS)}
     config = ServerConfig.from_env(env)
     for limit in LIMITS:
-        assert getattr(config, limit.name) == 3, limit.env
+        assert getattr(config, limit.name) == int(env[limit.env]), limit.env
 
 
 def test_timeouts_take_fractions_of_a_second() -> None:
