@@ -18,6 +18,10 @@ temporary directory, then, sampling the server's resident memory (``VmRSS``) all
   headers  ``--slow-headers`` connections send ``POST /api HTTP/1.1\\r\\nHost: x\\r\\n`` and then one
            more header byte every ``--drip`` s, for at most ``--headers-for`` s; how many the server
            closed, and when.
+  fat      ``--fat-headers`` connections send a request line and ``--fat-count`` headers of
+           ``--fat-bytes`` bytes (by default just within COLONIES_MAX_HEADERS and
+           COLONIES_MAX_HEADER_FIELD_BYTES) without ending the headers, then hold for a second;
+           the RSS they cost (until the header timeout closes them).
   after    a signed request (add a colony as the server owner) still gets served.
 
 Linux only (``/proc``). Not part of the test suite; it reports figures, it asserts nothing.
@@ -41,6 +45,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -114,7 +119,7 @@ class Server:
         asyncio.run(create())
         env = {name: value for name, value in os.environ.items() if not name.startswith("COLONIES_")}
         env.update({
-            "COLONIES_DB_URL": self.postgres.dsn.rsplit("/", 1)[0] + f"/{DB}",
+            "COLONIES_DB_URL": urlunsplit(urlsplit(self.postgres.dsn)._replace(path=f"/{DB}")),
             "COLONIES_SERVER_PRVKEY": self.prvkey,
             "COLONIES_DATA_DIR": str(self.tempdir / "server-data"),
             "PYTHONPATH": str(self.source),
@@ -269,6 +274,26 @@ def headers_phase(server: Server, rss: RssSampler, args: argparse.Namespace) -> 
     }
 
 
+def fat_headers_phase(server: Server, rss: RssSampler, args: argparse.Namespace) -> dict[str, object]:
+    before = rss.reset()
+    header = b"X-Fat: " + b"f" * (args.fat_bytes - 9) + b"\r\n"
+    socks = []
+    for i in range(args.fat_headers):
+        sock = socket.socket()
+        sock.bind((source_address(i, args.peers), 0))
+        sock.connect(("127.0.0.1", server.port))
+        sock.settimeout(10)
+        with contextlib.suppress(OSError):
+            sock.sendall(b"POST /api HTTP/1.1\r\nHost: x\r\n" + header * args.fat_count)
+        socks.append(sock)
+    time.sleep(1)
+    peak = rss.peak
+    for sock in socks:
+        sock.close()
+    return {"fat_header_connections": len(socks), "header_bytes_each": len(header) * args.fat_count,
+            "rss_before_mb": round(before), "rss_peak_mb": round(peak)}
+
+
 def after_phase(server: Server) -> dict[str, object]:
     prvkey = crypto.generate_private_key()
     with Colonies("127.0.0.1", server.port) as client:
@@ -290,6 +315,9 @@ def main() -> None:
     parser.add_argument("--drip", type=float, default=2, help="seconds between header bytes")
     parser.add_argument("--headers-for", type=float, default=20,
                         help="seconds the header phase lasts at most")
+    parser.add_argument("--fat-headers", type=int, default=200)
+    parser.add_argument("--fat-count", type=int, default=31, help="headers per fat-header connection")
+    parser.add_argument("--fat-bytes", type=int, default=8190, help="bytes per fat header line")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a COLONIES_* setting for the server (repeatable)")
     args = parser.parse_args()
@@ -301,6 +329,7 @@ def main() -> None:
             report = {"source": str(server.source), "settings": settings,
                       "bodies": bodies_phase(server, rss, args),
                       "headers": headers_phase(server, rss, args),
+                      "fat_headers": fat_headers_phase(server, rss, args),
                       "after": after_phase(server)}
         print(json.dumps(report, indent=2))
     finally:
