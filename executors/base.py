@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from executors.config import ConfigError, ExecutorConfig
+from executors.protect import forget_owner_keys, protect_process
 from executors.register import Identity, identify, offer, unregister
 from executors.retry import Backoff, Outage, is_transient
 from pycolonies.aio import AsyncColonies
@@ -109,9 +110,13 @@ class BaseExecutor:
         when the process is cancelled or the executor gives it back: stop the work then."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute()")
 
+    def setup(self) -> None:
+        """Prepare to run work, once, before registering (e.g. decide how to isolate it). Called in
+        a thread, so it may block; raise :class:`~executors.config.ConfigError` to refuse to start."""
+
     def functions(self) -> list[tuple[str, list[str]]]:
         """(funcname, argument names) of the functions this executor offers, registered at start.
-        Called in a thread, so it may block (e.g. import modules in a subprocess)."""
+        Called in a thread after :meth:`setup`, so it may block (e.g. import modules in a subprocess)."""
         return []
 
     # -- running --------------------------------------------------------------------------------
@@ -125,10 +130,17 @@ class BaseExecutor:
 
         Raises :class:`~executors.config.ConfigError` for missing or refused settings and
         :class:`ExecutorError` when the executor cannot go on.
+
+        The process is made non-dumpable (Linux) and the owner keys are removed from
+        ``os.environ``, so no process the executor starts can read them (see
+        :mod:`executors.protect`). The colony key stays in this process's memory only, to remove a
+        registered executor again when it stops.
         """
         from executors.worker import Worker
 
         config = self.config.checked()
+        protect_process()
+        forget_owner_keys()
         self._stop_requested = asyncio.Event()
         self._signals = 0
         remove_handlers = self._install_signal_handlers()
@@ -167,7 +179,10 @@ class BaseExecutor:
 
     async def _prepare(self, client: AsyncColonies, config: ExecutorConfig) -> Identity:
         try:
+            await asyncio.to_thread(self.setup)
             functions = await asyncio.to_thread(self.functions)
+        except ConfigError:
+            raise
         except ValueError as exc:
             message, _, details = str(exc).strip().partition("\n")
             if details:
