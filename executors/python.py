@@ -12,17 +12,24 @@ What it may run (see :mod:`executors.python_runner`):
 
 The function gets ``colonies`` (a client) and ``func_spec`` as globals, and ``ctx`` (the process,
 colony name, executor id and key) if it takes a ``ctx`` argument, as in the ColonyOS tutorial.
+Workers are isolated as :mod:`executors.isolation` decides at start (``isolation``, default from
+the environment), so that the executor's key is the only one the function can get.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from executors.base import BaseExecutor, Job
 from executors.config import ExecutorConfig
-from executors.python_runner import ClientInfo, RunnerSettings, offered_functions, run_process
+from executors.isolation import IsolationSettings, resolve
+from executors.python_runner import ClientInfo, RunnerSettings, offered_functions, run_process, worker_env
+
+log = logging.getLogger("executors")
 
 
 class PythonExecutor(BaseExecutor):
@@ -35,10 +42,20 @@ class PythonExecutor(BaseExecutor):
         allow_code: bool = True,
         allowed: Iterable[str] = (),
         python: str = sys.executable,
+        isolation: IsolationSettings | None = None,
         announce: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(config, announce=announce)
         self.settings = RunnerSettings(allow_code=allow_code, allowed=tuple(allowed), python=python)
+        self.isolation_settings = isolation
+
+    def setup(self) -> None:
+        settings = self.isolation_settings or IsolationSettings.from_env()
+        isolation = resolve(settings, self.settings.python, worker_env(), runs_code=self.settings.allow_code)
+        self.settings = dataclasses.replace(self.settings, launcher=isolation.launcher)
+        self._announce(f"Workers: {isolation.summary}")
+        if isolation.warning:
+            log.warning("%s", isolation.warning)
 
     async def execute(self, job: Job) -> list[Any]:
         config, me = job.config, job.executor

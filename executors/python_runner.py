@@ -8,8 +8,10 @@ to. The worker's whole process group is killed when the run ends, times out or i
 nothing the function started outlives it.
 
 The worker interpreter (``RunnerSettings.python``) must have colonies-py installed, plus whatever
-the allow-listed modules need. The colony owner's and server's keys (``COLONIES_COLONY_PRVKEY``,
-``COLONIES_SERVER_PRVKEY``) are removed from its environment.
+the allow-listed modules need. ``RunnerSettings.launcher`` is put in front of the worker's command
+line: the python executor starts its workers isolated that way (:mod:`executors.isolation`). The
+colony owner's and server's keys and the database URL (:data:`executors.protect.SECRET_VARIABLES`)
+are never in the worker's environment.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from executors.protect import without_secrets
 from executors.python_worker import allowed_entry
 from pycolonies.models import Process
 
@@ -39,7 +42,6 @@ _STALL = 2.0  # once the worker's group is gone, a pipe with no data for this lo
 _DRAIN_LIMIT = 60.0  # ... and the output still coming after this long too (an escaped process)
 _OFFERED_TIMEOUT = 120.0
 _TAIL_LINES = 20  # output lines quoted when the worker dies without a result
-_SCRUBBED_ENV = ("COLONIES_COLONY_PRVKEY", "COLONIES_SERVER_PRVKEY")
 
 OutputCallback = Callable[[str], Awaitable[None]]
 
@@ -49,6 +51,10 @@ class RunnerSettings:
     allow_code: bool = True  # run functions shipped as source (env["code"]) or cloudpickle (env["pickle"])
     allowed: tuple[str, ...] = ()  # registered functions: "pkg.module.function" or "pkg.module.*"
     python: str = sys.executable  # interpreter for the worker
+    launcher: tuple[str, ...] = ()  # command prefix that starts the worker isolated (executors.isolation)
+
+    def worker_command(self, *args: str) -> list[str]:
+        return [*self.launcher, self.python, "-m", WORKER_MODULE, *args]
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,7 @@ async def run_process(
     """
     plan = _plan(process, settings)
     job = {"process": process.to_wire(), "plan": plan, "client": dataclasses.asdict(client)}
-    worker = await _start([settings.python, "-m", WORKER_MODULE])
+    worker = await _start(settings.worker_command())
     assert worker.stdout is not None and worker.stderr is not None
     output = _OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
     lines = asyncio.create_task(output.pump(worker.stderr))
@@ -123,13 +129,13 @@ def offered_functions(settings: RunnerSettings) -> list[tuple[str, list[str]]]:
     """
     if not settings.allowed:
         return []
-    command = [settings.python, "-m", WORKER_MODULE, "--offered"]
+    command = settings.worker_command("--offered")
     # stderr to a file: a process started by an imported module must not keep us reading a pipe
     with tempfile.TemporaryFile() as stderr:
         try:
             worker = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                env=_worker_env(), start_new_session=True,
+                env=worker_env(), start_new_session=True,
             )
         except OSError as exc:
             raise ValueError(f"cannot start the python worker {settings.python!r}: {exc}") from exc
@@ -195,8 +201,9 @@ def _decode(text: str, key: str, name: str) -> bytes:
 # The worker subprocess
 
 
-def _worker_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
+def worker_env() -> dict[str, str]:
+    """The worker's environment: the executor's, without its secrets."""
+    env = without_secrets()
     env["PYTHONUNBUFFERED"] = "1"  # prints reach the pipe as they happen
     return env
 
@@ -208,7 +215,7 @@ async def _start(command: list[str]) -> asyncio.subprocess.Process:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=_worker_env(),
+            env=worker_env(),
             start_new_session=True,  # its own process group, killed as a whole
         )
     except OSError as exc:

@@ -19,9 +19,11 @@ from tests.conftest import ColonyEnv
 from tests.executors.harness import (
     CLI,
     RunningExecutor,
+    descendants,
     executor_env,
     log_text,
     pid_gone,
+    shared_dir,
     wait_for,
     wait_state,
 )
@@ -81,13 +83,10 @@ def crash():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def tick(pidfile, marker, seconds):
-    """Write the worker's pid, then a tick to ``marker`` every 50 ms for ``seconds``."""
-    import os
+def tick(marker, seconds):
+    """Write a tick to ``marker`` every 50 ms for ``seconds``."""
     import time
 
-    with open(pidfile, "w") as file:
-        file.write(str(os.getpid()))
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         with open(marker, "a") as file:
@@ -128,6 +127,17 @@ def make_adder(n: int) -> Callable[[int], int]:
     return add_n
 
 
+@pytest.fixture
+def marker() -> Iterator[Path]:
+    """Where ``tick`` writes (in a directory the worker may write to, whoever it runs as)."""
+    with shared_dir() as directory:
+        yield directory / "ticks"
+
+
+def workers_gone(executor: RunningExecutor) -> None:
+    wait_for(lambda: not descendants(executor.popen.pid), 10, what="the worker to be killed")
+
+
 # -- the tests ----------------------------------------------------------------------------------
 
 
@@ -157,27 +167,25 @@ def test_a_crash_fails_and_work_goes_on(colony: ColonyEnv, start_python: StartPy
     assert finished(colony, submit(colony, add, 1, 1)).output == [2]
 
 
-def test_maxexectime_kills_the_worker(colony: ColonyEnv, start_python: StartPython, tmp_path: Path) -> None:
-    start_python()
-    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
+def test_maxexectime_kills_the_worker(colony: ColonyEnv, start_python: StartPython, marker: Path) -> None:
+    executor = start_python()
     started = time.monotonic()
-    process = submit(colony, tick, str(pidfile), str(marker), 60, maxexectime=2, maxretries=0)
+    process = submit(colony, tick, str(marker), 60, maxexectime=2, maxretries=0)
     done = finished(colony, process, timeout=30)
     assert done.state == wire.FAILED and time.monotonic() - started < 15
     text = " ".join(done.errors).lower()
     assert "maxexectime" in text or "execution time" in text, done.errors
-    wait_for(lambda: pid_gone(int(pidfile.read_text())), 10, what="the worker to be killed")
+    workers_gone(executor)
 
 
 def test_cancelling_a_running_process_kills_its_worker(
-    colony: ColonyEnv, start_python: StartPython, tmp_path: Path
+    colony: ColonyEnv, start_python: StartPython, marker: Path
 ) -> None:
     executor = start_python()
-    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
-    process = submit(colony, tick, str(pidfile), str(marker), 60)
+    process = submit(colony, tick, str(marker), 60)
     wait_for(lambda: marker.exists() and marker.read_text().count("tick") >= 3, 30, what="the work")
     colony.client.cancel_process(process.processid, colony.user_prvkey)
-    wait_for(lambda: pid_gone(int(pidfile.read_text())), 10, what="the worker to be killed")
+    workers_gone(executor)
     ticks = marker.read_text().count("tick")
     time.sleep(0.2)
     assert marker.read_text().count("tick") == ticks
@@ -187,11 +195,10 @@ def test_cancelling_a_running_process_kills_its_worker(
 
 
 def test_a_long_job_survives_a_server_restart(
-    colony: ColonyEnv, start_python: StartPython, tmp_path: Path
+    colony: ColonyEnv, start_python: StartPython, marker: Path
 ) -> None:
     executor = start_python()
-    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
-    process = submit(colony, tick, str(pidfile), str(marker), 4)
+    process = submit(colony, tick, str(marker), 4)
     wait_for(lambda: marker.exists(), 30, what="the function to run")
     first = colony.server
     first.stop()
@@ -207,24 +214,24 @@ def test_a_long_job_survives_a_server_restart(
 
 
 def test_sigterm_gives_a_running_process_back(
-    colony: ColonyEnv, start_python: StartPython, tmp_path: Path
+    colony: ColonyEnv, start_python: StartPython, marker: Path
 ) -> None:
     executor = start_python("--grace", "1")
-    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
-    process = submit(colony, tick, str(pidfile), str(marker), 60)
+    process = submit(colony, tick, str(marker), 60)
     wait_for(lambda: marker.exists(), 30, what="the function to run")
+    workers = descendants(executor.popen.pid)
+    assert workers
     executor.signal(signal.SIGTERM)
     assert executor.wait_exit(30) == 0
-    assert pid_gone(int(pidfile.read_text()))
+    wait_for(lambda: all(pid_gone(pid) for pid in workers), 10, what="the worker to be killed")
     released = colony.client.get_process(process.processid, colony.user_prvkey)
     assert released.state == wire.WAITING and released.retries == 0
     colony.client.cancel_process(process.processid, colony.user_prvkey)
 
 
-def test_sigterm_lets_a_short_job_end(colony: ColonyEnv, start_python: StartPython, tmp_path: Path) -> None:
+def test_sigterm_lets_a_short_job_end(colony: ColonyEnv, start_python: StartPython, marker: Path) -> None:
     executor = start_python()
-    pidfile, marker = tmp_path / "pid", tmp_path / "ticks"
-    process = submit(colony, tick, str(pidfile), str(marker), 1.5)
+    process = submit(colony, tick, str(marker), 1.5)
     wait_for(lambda: marker.exists(), 30, what="the function to run")
     executor.signal(signal.SIGTERM)
     assert executor.wait_exit(30) == 0
