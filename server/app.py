@@ -40,7 +40,9 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         await wakeups.start()
         listener = ProcessListener(dsn)
         await listener.start()
-        sweeper = DeadlineSweeper(dsn, replay_window_s=config.replay_window_s)
+        replay = ReplayGuard(config.replay_window_s, config.require_request_time,
+                             config.replay_future_skew_s)
+        sweeper = DeadlineSweeper(dsn, replay_retention_s=replay.retention_s)
         sweeper.start()
         triggers = TriggerLoop(dsn)
         triggers.start()
@@ -49,7 +51,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
             relaxed_pool=relaxed_pool,
             wakeups=wakeups,
             config=config,
-            replay=ReplayGuard(config.replay_window_s, config.require_request_time),
+            replay=replay,
             started_at=wire.format_time(datetime.now(UTC)),
         )
         app[SERVICES] = services

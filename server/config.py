@@ -115,6 +115,7 @@ class ServerConfig:
     workers: int = 1
     db_pool_size: int = 20
     replay_window_s: int = 300
+    replay_future_skew_s: int = 60
     require_request_time: bool = False
 
     @property
@@ -158,6 +159,7 @@ class ServerConfig:
             workers=env_int("COLONIES_SERVER_WORKERS", 1, env),
             db_pool_size=env_int("COLONIES_DB_POOL_SIZE", 20, env),
             replay_window_s=env_int("COLONIES_REPLAY_WINDOW", 300, env),
+            replay_future_skew_s=env_int("COLONIES_REPLAY_FUTURE_SKEW", 60, env),
             require_request_time=env_bool("COLONIES_REQUIRE_REQUEST_TIME", False, env),
             build_version=env.get("BUILD_VERSION", "dev"),
             build_time=env.get("BUILD_TIME", ""),

@@ -3,13 +3,19 @@
 The signature covers only the payload, so a captured request stays valid forever. The rule:
 
 * A state-changing request that carries ``requesttime`` (Unix ns, inside the signed payload;
-  our SDK always adds it with a random ``requestnonce``) must be within ``window`` seconds of
-  the server's clock, and its signature is accepted once. Such a request can never be replayed.
-* A state-changing request without ``requesttime`` (the reference clients) is refused if the
-  identical signed request was accepted within the window; after the window it is accepted
-  again. The reference clients sign deterministically, so the message types they legitimately
-  repeat byte-for-byte (assign polls, repeated log lines, resubmitting the same spec...) are not
-  de-duplicated for them. ``require_request_time`` refuses such requests outright instead.
+  our SDK always adds it with a random ``requestnonce``) must be at most ``window`` seconds
+  behind the server's clock and at most ``future_skew`` seconds ahead of it, and its signature is
+  accepted once. Its record is kept ``window + future_skew`` seconds, which outlives every moment
+  at which its ``requesttime`` is still acceptable, so such a request can never be replayed.
+* A state-changing request without ``requesttime`` (the reference clients, which sign
+  deterministically and send no nonce) is refused if the identical signed request was accepted
+  within the window, except for the types whose byte-identical repeats are those clients'
+  everyday use: the work they repeat (``LEGACY_REPEATED_WORK``: assign polls, identical log
+  lines, resubmitting the same spec ...) and the owner's grants (``LEGACY_GRANTS``: adding a
+  colony, executor, user or function, approving an executor), which are re-issued byte for byte
+  after a removal or a rejection. Revocations (remove, reject, cancel ...) and closes stay
+  one-per-window, so a captured revocation cannot undo the owner's later re-grant, and a captured
+  close cannot close a later run. ``require_request_time`` refuses such requests outright.
 * Read-only requests are never recorded.
 
 A request whose handler fails is forgotten again, so the client may retry it. Hot handlers
@@ -27,7 +33,7 @@ from server.errors import Forbidden, Replayed
 from server.store import Executor as Db
 
 READ_ONLY = frozenset({"versionmsg", "searchlogsmsg", "resolvegeneratormsg", "channelreadmsg"})
-LEGACY_REPEATABLE = frozenset(
+LEGACY_REPEATED_WORK = frozenset(
     {
         "assignprocessmsg",
         "addlogmsg",
@@ -43,6 +49,11 @@ LEGACY_REPEATABLE = frozenset(
         "updateexecutormsg",
     }
 )
+LEGACY_GRANTS = frozenset(
+    {"addcolonymsg", "addexecutormsg", "approveexecutormsg", "addusermsg", "addfunctionmsg"}
+)
+LEGACY_REPEATABLE = LEGACY_REPEATED_WORK | LEGACY_GRANTS
+DEFAULT_FUTURE_SKEW_S = 60
 
 
 def is_read_only(payloadtype: str) -> bool:
@@ -53,6 +64,12 @@ def is_read_only(payloadtype: str) -> bool:
 class ReplayGuard:
     window_s: int = 300
     require_request_time: bool = False
+    future_skew_s: int = DEFAULT_FUTURE_SKEW_S
+
+    @property
+    def retention_s(self) -> int:
+        """How long a record is kept: past the last moment its requesttime could be accepted."""
+        return self.window_s + self.future_skew_s
 
     def key_for(self, payloadtype: str, msg: dict[str, Any], signature: str) -> str | None:
         """The key under which this request must be recorded, or None if it is not recorded;
@@ -84,11 +101,17 @@ class ReplayGuard:
     def _check_fresh(self, request_time: Any) -> None:
         if not isinstance(request_time, int) or isinstance(request_time, bool):
             raise Forbidden("Request refused: requesttime must be an integer (Unix time in nanoseconds)")
-        skew_s = abs(time.time_ns() - request_time) / 1e9
-        if skew_s > self.window_s:
+        behind_s = (time.time_ns() - request_time) / 1e9
+        if behind_s > self.window_s:
             raise Forbidden(
-                f"Request refused: requesttime is {skew_s:.0f} s away from the server's clock (the replay "
+                f"Request refused: requesttime is {behind_s:.0f} s behind the server's clock (the replay "
                 f"window is {self.window_s} s); check the client's clock"
+            )
+        if -behind_s > self.future_skew_s:
+            raise Forbidden(
+                f"Request refused: requesttime is {-behind_s:.0f} s ahead of the server's clock (at most "
+                f"{self.future_skew_s} s ahead is accepted, the replay window's future skew); check the "
+                "client's clock"
             )
 
     @staticmethod
@@ -97,10 +120,11 @@ class ReplayGuard:
             await db.execute("DELETE FROM seen_requests WHERE signature = $1", key)
 
 
-async def expire(db: Db, window_s: int) -> int:
-    """Forget requests older than the window (called by the deadline sweeper)."""
+async def expire(db: Db, retention_s: int) -> int:
+    """Forget requests seen more than ``retention_s`` ago (called by the deadline sweeper with
+    ``ReplayGuard.retention_s``)."""
     status = await db.execute(
-        "DELETE FROM seen_requests WHERE seen_at < now() - make_interval(secs => $1)", float(window_s)
+        "DELETE FROM seen_requests WHERE seen_at < now() - make_interval(secs => $1)", float(retention_s)
     )
     return int(status.split()[-1])
 

@@ -48,9 +48,9 @@ class DeadlineSweeper(LeaderLoop):
     duty = "sweeps deadlines"
     lock_id = SWEEPER_LOCK_ID
 
-    def __init__(self, dsn: str, interval: float = SWEEP_INTERVAL_S, replay_window_s: int = 300) -> None:
+    def __init__(self, dsn: str, interval: float = SWEEP_INTERVAL_S, replay_retention_s: int = 360) -> None:
         super().__init__(dsn, interval)
-        self.replay_window_s = replay_window_s
+        self.replay_retention_s = replay_retention_s
         self._next_expiry = 0.0
 
     async def tick(self, con: asyncpg.Connection) -> None:
@@ -58,5 +58,5 @@ class DeadlineSweeper(LeaderLoop):
         if any(result.values()):
             log.info("deadlines: %s", result)
         if time.monotonic() >= self._next_expiry:
-            await replay.expire(con, self.replay_window_s)
+            await replay.expire(con, self.replay_retention_s)
             self._next_expiry = time.monotonic() + REPLAY_EXPIRY_INTERVAL_S

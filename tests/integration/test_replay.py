@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import secrets
 import time
 
 import asyncpg
 
-from pycolonies import Colonies, wire
+from pycolonies import Colonies, crypto, wire
 from pycolonies import rpc as client_rpc
 from server import replay
 from server.testing import ServerThread
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
+from tests.integration.replicas import wait_until
 
 
 def _send(url: str, envelope: dict[str, str]) -> tuple[int, dict]:
     status, reply = rawrpc.post(url, json.dumps(envelope).encode())
     return status, wire.decode_payload(reply["payload"])
+
+
+def go_request(msg: dict, prvkey: str) -> dict[str, str]:
+    """A request built as the reference Go client builds it: compact JSON in struct field order,
+    no requestnonce or requesttime, signed deterministically (the same bytes every time)."""
+    payload = base64.b64encode(json.dumps(msg, separators=(",", ":")).encode()).decode()
+    return {"payloadtype": msg["msgtype"], "payload": payload, "signature": crypto.sign(payload, prvkey)}
+
+
+def go_executor(colonyname: str, name: str, executor_id: str) -> dict:
+    return {"executorid": executor_id, "executortype": "cli", "executorname": name, "colonyname": colonyname,
+            "state": 0, "requirefuncreg": False, "commissiontime": "0001-01-01T00:00:00Z",
+            "lastheardfromtime": "0001-01-01T00:00:00Z", "locationname": "",
+            "capabilities": {"hardware": None, "software": None}, "allocations": {"projects": None}}
 
 
 def _executor_state(env: ColonyEnv, name: str) -> int:
@@ -60,18 +77,15 @@ def test_stale_request_time_is_refused(colony: ColonyEnv) -> None:
     assert _executor_state(colony, colony.executorname) == wire.APPROVED
 
 
-def test_legacy_state_change_replay_is_refused_within_the_window(colony: ColonyEnv) -> None:
-    """Reference clients send no requesttime: an identical signed request is accepted once."""
-    colony.add_executor("worker-4", approve=False)
-    approve = wire.signed_request(
-        {"msgtype": "approveexecutormsg", "colonyname": colony.colonyname, "executorname": "worker-4"},
-        colony.colony_prvkey,
-    )
-    assert _send(colony.server.url, approve)[0] == 200
-    colony.client.reject_executor(colony.colonyname, "worker-4", colony.colony_prvkey)
-    status, error = _send(colony.server.url, approve)
+def test_legacy_revocation_replay_is_refused_within_the_window(colony: ColonyEnv) -> None:
+    """Reference clients send no requesttime: a captured revocation cannot undo a later re-grant."""
+    reject = go_request({"colonyname": colony.colonyname, "executorname": colony.executorname,
+                         "msgtype": "rejectexecutormsg"}, colony.colony_prvkey)
+    assert _send(colony.server.url, reject)[0] == 200
+    colony.client.approve_executor(colony.colonyname, colony.executorname, colony.colony_prvkey)
+    status, error = _send(colony.server.url, reject)
     assert status == 403 and "Replayed" in error["message"]
-    assert _executor_state(colony, "worker-4") == wire.REJECTED
+    assert _executor_state(colony, colony.executorname) == wire.APPROVED
 
 
 def test_legacy_repeatable_requests_still_work(colony: ColonyEnv) -> None:
@@ -197,3 +211,128 @@ def test_an_sdk_assign_that_found_nothing_is_forgotten(colony: ColonyEnv) -> Non
     colony.client.submit_func_spec(spec, colony.user_prvkey)
     status, process = _send(colony.server.url, assign)  # the same request again: not a replay
     assert status == 200 and process["spec"]["funcname"] == "later"
+
+
+# -- the reference Go CLI's everyday repeats (identical bytes every time) ----------------------
+
+
+def _go_executor_commands(colony: ColonyEnv, name: str) -> tuple[dict, dict, dict, dict]:
+    executor_id = crypto.derive_id(crypto.generate_private_key())
+    target = {"colonyname": colony.colonyname, "executorname": name}
+    add = go_request({"executor": go_executor(colony.colonyname, name, executor_id),
+                      "msgtype": "addexecutormsg"}, colony.colony_prvkey)
+    approve = go_request({**target, "msgtype": "approveexecutormsg"}, colony.colony_prvkey)
+    reject = go_request({**target, "msgtype": "rejectexecutormsg"}, colony.colony_prvkey)
+    remove = go_request({**target, "msgtype": "removeexecutormsg"}, colony.colony_prvkey)
+    return add, approve, reject, remove
+
+
+def test_go_cli_executor_add_approve_reject_approve(colony: ColonyEnv) -> None:
+    add, approve, reject, _ = _go_executor_commands(colony, "go-exec")
+    for request in (add, approve, reject):  # executor add --approve; executor reject
+        assert _send(colony.server.url, request)[0] == 200
+    assert _executor_state(colony, "go-exec") == wire.REJECTED
+    status, reply = _send(colony.server.url, approve)  # executor approve: the same bytes as before
+    assert status == 200, reply
+    assert _executor_state(colony, "go-exec") == wire.APPROVED
+
+
+def test_go_cli_executor_remove_then_add_again(colony: ColonyEnv) -> None:
+    add, approve, _, remove = _go_executor_commands(colony, "go-exec")
+    for request in (add, approve, remove):
+        assert _send(colony.server.url, request)[0] == 200
+    assert _executor_state(colony, "go-exec") == wire.UNREGISTERED
+    for request in (add, approve):  # executor add --approve with the same name and id
+        status, reply = _send(colony.server.url, request)
+        assert status == 200, reply
+    assert _executor_state(colony, "go-exec") == wire.APPROVED
+    # A captured removal cannot be replayed to undo the owner's later re-registration.
+    status, error = _send(colony.server.url, remove)
+    assert status == 403 and "Replayed" in error["message"]
+    assert _executor_state(colony, "go-exec") == wire.APPROVED
+
+
+def test_go_cli_colony_remove_then_add_again(colony: ColonyEnv) -> None:
+    server_key = colony.server_prvkey
+    colony_id = crypto.derive_id(crypto.generate_private_key())
+    add = go_request({"colony": {"colonyid": colony_id, "name": "go-colony"}, "msgtype": "addcolonymsg"},
+                     server_key)
+    remove = go_request({"colonyname": "go-colony", "msgtype": "removecolonymsg"}, server_key)
+    for request in (add, remove):
+        assert _send(colony.server.url, request)[0] == 200
+    status, reply = _send(colony.server.url, add)  # colony add with the same name and id
+    assert status == 200, reply
+    assert _colony_ids(colony, "go-colony") == [colony_id]
+    status, error = _send(colony.server.url, remove)  # the captured removal, replayed
+    assert status == 403 and "Replayed" in error["message"]
+    assert _colony_ids(colony, "go-colony") == [colony_id]
+
+
+def _colony_ids(colony: ColonyEnv, name: str) -> list[str]:
+    return [c["colonyid"] for c in colony.client.list_colonies(colony.server_prvkey) if c["name"] == name]
+
+
+def test_go_cli_duplicate_grant_gets_the_servers_answer(colony: ColonyEnv) -> None:
+    """A repeated grant with nothing in between is not a replay error: the handler answers it."""
+    add, approve, _, _ = _go_executor_commands(colony, "go-exec")
+    assert _send(colony.server.url, add)[0] == 200
+    status, error = _send(colony.server.url, add)
+    assert status == 400 and "already exists" in error["message"]
+    for _ in range(2):
+        assert _send(colony.server.url, approve)[0] == 200
+
+
+# -- requesttime: how far ahead, and how long a record is kept ---------------------------------
+
+
+def _stamped(msg: dict, prvkey: str, offset_s: float) -> dict[str, str]:
+    stamped = {**msg, "requestnonce": secrets.token_hex(16),
+               "requesttime": time.time_ns() + int(offset_s * 1e9)}
+    return wire.signed_request(stamped, prvkey)
+
+
+def test_request_time_edges(database: str) -> None:
+    overrides = {"replay_window_s": 20, "replay_future_skew_s": 10}
+    with (ServerThread(database, overrides=overrides) as server,
+          Colonies(server.host, server.port) as client):
+        env = make_colony(client, server)
+        reject = {"msgtype": "rejectexecutormsg", "colonyname": env.colonyname,
+                  "executorname": env.executorname}
+        for offset_s in (8, -18):  # inside: a little ahead, nearly a window behind
+            assert _send(server.url, _stamped(reject, env.colony_prvkey, offset_s))[0] == 200
+        status, error = _send(server.url, _stamped(reject, env.colony_prvkey, 15))
+        assert status == 403 and "ahead" in error["message"] and "10 s" in error["message"]
+        status, error = _send(server.url, _stamped(reject, env.colony_prvkey, -25))
+        assert status == 403 and "behind" in error["message"] and "20 s" in error["message"]
+
+
+def test_a_future_dated_request_is_remembered_until_its_time_is_stale(database: str) -> None:
+    """Seen 16 s ago with a requesttime 10 s ahead of now: its time is still acceptable, so its
+    record must outlive the 15 s window (it is kept window + future skew = 45 s)."""
+    overrides = {"replay_window_s": 15, "replay_future_skew_s": 30}
+    with (ServerThread(database, overrides=overrides) as server,
+          Colonies(server.host, server.port) as client):
+        env = make_colony(client, server)
+        spec = {"funcname": "once", "conditions": {"colonyname": env.colonyname,
+                                                    "executortype": env.executortype}}
+        submit = _stamped({"msgtype": "submitfuncspecmsg", "spec": spec}, env.user_prvkey, 10)
+        assert _send(server.url, submit)[0] == 200
+
+        async def age(sql: str, *args: object) -> object:
+            con = await asyncpg.connect(database)
+            try:
+                return await con.fetchval(sql, *args)
+            finally:
+                await con.close()
+
+        key = submit["signature"].lower()
+        asyncio.run(age("UPDATE seen_requests SET seen_at = now() - interval '16 seconds' "
+                        "WHERE signature = $1 RETURNING 1", key))
+        asyncio.run(age("INSERT INTO seen_requests (signature, seen_at) "
+                        "VALUES ('canary', now() - interval '46 seconds') RETURNING 1"))
+        canary_gone = "SELECT count(*) = 0 FROM seen_requests WHERE signature = 'canary'"
+        wait_until(lambda: asyncio.run(age(canary_gone)), 30, "the deadline sweeper to expire old records")
+        assert asyncio.run(age("SELECT count(*) FROM seen_requests WHERE signature = $1", key)) == 1
+        status, error = _send(server.url, submit)
+        assert status == 403 and "Replayed" in error["message"]
+        assert len(client.list_processes(env.colonyname, 100, wire.WAITING, env.user_prvkey)) == 1
