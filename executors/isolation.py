@@ -17,8 +17,9 @@ tried in turn, and probed by starting one for real):
 * any other user: its own user, PID and mount namespaces (unprivileged user namespaces), with the
   hidden paths covered; its home is an empty private one.
 
-Paths the worker's Python needs under a hidden or private directory (an interpreter in
-``/root/.pyenv``, a venv in the home) are put back read-only. ``auto`` uses the first that works;
+What the worker's Python runs from (interpreter, venv, the directories on its ``sys.path``) is
+mounted read-only, and put back where it lies under a hidden or private directory (an interpreter
+in ``/root/.pyenv``, a venv in the home). ``auto`` uses the first that works;
 when none does, it refuses to start an executor that is root and runs shipped code (the worker
 would be root), and otherwise warns loudly and runs the workers unisolated. ``required`` refuses
 whenever no isolation works; ``off`` never isolates (with the same warning if code is shipped).
@@ -180,10 +181,13 @@ def _candidates(
 
 def _plan(hidden: list[str], needed: list[str], home: str, *, userns: bool = False,
           uid: int | None = None, gid: int | None = None) -> dict[str, Any]:
-    inside = sorted(path for path in needed if any(_within(path, h) for h in hidden))
-    expose = [path for path in inside if not any(_within(path, other) for other in inside if other != path)]
+    """The sandbox plan: ``hidden`` covered; every ``needed`` path mounted read-only (put back where
+    it is under a hidden one), so a worker can neither change the code the executor and later
+    workers run nor, below a hidden directory, see more than it needs."""
+    wanted = sorted(path for path in needed if path not in hidden)
+    expose = [path for path in wanted if not any(_within(path, other) for other in wanted)]
     plan: dict[str, Any] = {"namespaces": True, "hide": hidden, "expose": expose,
-                               "home": home if home in hidden else None}
+                            "home": home if home in hidden else None}
     if userns:
         plan["userns"] = True
     if uid is not None:

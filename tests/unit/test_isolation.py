@@ -25,15 +25,18 @@ try:
     visible = os.listdir(os.path.dirname(secret))
 except OSError as exc:
     visible = exc.strerror
-try:
-    open(sys.executable, "ab").close()
-    python_writable = True
-except OSError:
-    python_writable = False
+import executors
+writable = []
+for target in (sys.executable, os.path.join(executors.__path__[0], "planted.py")):
+    try:
+        open(target, "ab").close()
+        writable.append(target)
+    except OSError:
+        pass
 print(json.dumps({"uid": os.getuid(), "pid": os.getpid(), "ppid": os.getppid(), "visible": visible,
                   "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
                   "home": os.environ["HOME"], "home_files": os.listdir(os.environ["HOME"]),
-                  "python_writable": python_writable}))
+                  "writable": writable}))
 """
 
 
@@ -70,7 +73,7 @@ def test_an_isolated_worker_sees_only_itself_and_no_hidden_path(
     assert seen["visible"] == [], "the hidden directory must look empty"
     assert ".colonies" not in seen["home_files"]
     assert seen["home"] == os.path.realpath(os.environ.get("HOME") or Path.home())
-    assert not seen["python_writable"]
+    assert seen["writable"] == [], "the code workers and the executor run must be read-only"
     if os.geteuid() == 0:
         assert seen["uid"] != 0
 
