@@ -12,7 +12,8 @@ The plan (made by :mod:`executors.isolation`) says what to do, in this order:
    path with an empty tmpfs (a file with ``/dev/null``; ``home`` becomes an empty, private, writable
    home of the worker user), mounts each ``expose`` path (what the worker's Python runs from)
    read-only where it is (put back if it lies under a hidden path, e.g. an interpreter in a
-   hidden home), and mounts a fresh ``/proc`` that shows only this namespace's processes. Nothing outside the namespace can be seen, signalled or traced.
+   hidden home), and mounts a fresh ``/proc`` that shows only this namespace's processes: nothing
+   outside the namespace can be seen, signalled or traced.
 2. ``uid``/``gid``: drop to that user (an executor running as root). In a user namespace the
    capabilities are dropped instead, so nobody can undo the mounts.
 3. ``no_new_privs``: set-user-id programs cannot give the worker privileges back.
