@@ -52,7 +52,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -926,8 +926,10 @@ async def phase_pgbench(run: Run) -> dict[str, Any]:
     env = dict(os.environ)
     if parts.password:
         env["PGPASSWORD"] = parts.password
-    conn = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
-            "-U", parts.username or "postgres"]
+    query = parse_qs(parts.query)  # the embedded PostgreSQL is reached through its socket directory
+    host = parts.hostname or query.get("host", ["127.0.0.1"])[0]
+    port = parts.port or int(query.get("port", ["5432"])[0])
+    conn = ["-h", host, "-p", str(port), "-U", parts.username or "postgres"]
     args = run.args
     try:
         log(f"pgbench: -i -s {args.pgbench_scale}")
