@@ -202,7 +202,10 @@ def _within(path: str, parent: str) -> bool:
 
 def _hidden(settings: IsolationSettings, env: Mapping[str, str]) -> list[str]:
     homes = {pwd.getpwuid(os.geteuid()).pw_dir, env.get("HOME") or ""} - {""}
-    paths = list(settings.hide) if settings.hide is not None else list(homes)
+    if settings.hide is None:  # the homes; not a home that is / (of a service), only its .colonies
+        paths = [home for home in homes if os.path.realpath(home) != "/"]
+    else:
+        paths = list(settings.hide)
     paths += [os.path.join(home, ".colonies") for home in homes]
     if settings.data_dir:
         paths.append(settings.data_dir)
