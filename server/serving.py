@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.config import ServerConfig
 from server.limits import ConnectionGuard, ConnectionLimits
@@ -36,6 +39,7 @@ async def start_serving(app: web.Application, config: ServerConfig, *,
         max_headers=config.max_headers,
         max_field_size=config.max_header_field_bytes,
         max_line_size=config.max_header_field_bytes,
+        logger=ClientErrorsQuiet(logging.getLogger("aiohttp.server")),
     )
     await runner.setup()
     try:
@@ -48,6 +52,20 @@ async def start_serving(app: web.Application, config: ServerConfig, *,
         await runner.cleanup()
         raise
     return Serving(runner, guard)
+
+
+class ClientErrorsQuiet(logging.LoggerAdapter):
+    """aiohttp's protocol logger, except that a request the client got wrong (malformed HTTP,
+    which aiohttp answers with a 400) is one debug line instead of an error with a traceback:
+    keyless clients must not be able to fill the log. Other errors are logged as before."""
+
+    def log(self, level: int, msg: object, *args: Any, exc_info: Any = None, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            text = msg % args if args else msg
+            reason = " ".join(str(exc_info.message or exc_info).split())  # one line
+            super().log(logging.DEBUG, "%s: %s (HTTP %s)", text, reason, exc_info.code)
+            return
+        super().log(level, msg, *args, exc_info=exc_info, **kwargs)
 
 
 class _GuardedSite(web.BaseSite):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import secrets
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -613,3 +615,30 @@ def test_oversized_body_is_rejected(database: str) -> None:
         code, reply = rawrpc.post(small.url, b"x" * 4096)
         assert "COLONIES_MAX_BODY_BYTES" in error_message(code, reply, 413)
         assert client.server_version()["buildversion"]
+
+
+# -- malformed HTTP (before any envelope) ----------------------------------------------------------
+
+MALFORMED_HTTP = [
+    b"GARBAGE\r\n\r\n",
+    b"POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    b"POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n",
+    b"POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 50,  # a TLS hello on plain HTTP
+    b"POST /api HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"POST /api HTTP/1.1\r\nHo st: x\r\n\r\n",
+]
+
+
+def test_malformed_http_gets_a_400_and_no_traceback_in_the_log(
+        env: ColonyEnv, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        for raw in MALFORMED_HTTP:
+            with socket.create_connection((env.server.host, env.server.port), timeout=10) as sock:
+                sock.sendall(raw)
+                reply = b""
+                while chunk := sock.recv(4096):
+                    reply += chunk
+            assert re.match(rb"HTTP/1\.[01] 400 ", reply), (raw, reply[:200])
+    traced = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert traced == [], [r.getMessage() for r in traced]
