@@ -138,6 +138,12 @@ class ServerConfig:
                 raise ValueError(f"{by_field[cap].env} ({value}) is smaller than COLONIES_MAX_BODY_BYTES "
                                  f"({self.max_body_bytes}): a body of the largest allowed size "
                                  "could never be read")
+        if self.replay_window_s < 1:
+            raise ValueError(f"COLONIES_REPLAY_WINDOW must be at least 1 (seconds), got "
+                             f"{self.replay_window_s}")
+        if self.replay_future_skew_s < 0:
+            raise ValueError("COLONIES_REPLAY_FUTURE_SKEW must not be negative (seconds), "
+                             f"got {self.replay_future_skew_s}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerConfig:

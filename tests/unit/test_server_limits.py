@@ -60,6 +60,9 @@ def test_per_peer_caps_can_be_turned_off() -> None:
      ("COLONIES_MAX_BODY_BYTES_IN_FLIGHT", "smaller than COLONIES_MAX_BODY_BYTES", "never be read")),
     ({"COLONIES_MAX_BODY_BYTES_IN_FLIGHT_PER_PEER": "1000"},
      ("COLONIES_MAX_BODY_BYTES_IN_FLIGHT_PER_PEER", "smaller than COLONIES_MAX_BODY_BYTES")),
+    ({"COLONIES_REPLAY_WINDOW": "0"}, ("COLONIES_REPLAY_WINDOW", "at least 1")),
+    ({"COLONIES_REPLAY_FUTURE_SKEW": "-5"}, ("COLONIES_REPLAY_FUTURE_SKEW", "negative")),
+    ({"COLONIES_REPLAY_FUTURE_SKEW": "soon"}, ("COLONIES_REPLAY_FUTURE_SKEW", "integer")),
 ])
 def test_a_limit_that_cannot_work_is_refused_by_name(env: dict[str, str], fragments: tuple[str, ...]) -> None:
     with pytest.raises(ValueError) as raised:
