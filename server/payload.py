@@ -85,35 +85,23 @@ def _reject_constant(name: str) -> Any:
 
 def _check(value: dict | list, depth: int, check_strings: bool) -> None:
     if depth > MAX_DEPTH:
-        raise _Found(f"is nested deeper than {MAX_DEPTH} levels (the limit for JSON values)")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            try:
-                if check_strings:
-                    problem = _bad_text(key)
-                    if problem:
-                        raise _Found(f"(a key) {problem}")
-                if isinstance(item, dict | list):
-                    _check(item, depth + 1, check_strings)
-                elif check_strings and isinstance(item, str):
-                    problem = _bad_text(item)
-                    if problem:
-                        raise _Found(problem)
-            except _Found as found:
-                found.parts.insert(0, f".{key}")
-                raise
-    else:
-        for index, item in enumerate(value):
-            try:
-                if isinstance(item, dict | list):
-                    _check(item, depth + 1, check_strings)
-                elif check_strings and isinstance(item, str):
-                    problem = _bad_text(item)
-                    if problem:
-                        raise _Found(problem)
-            except _Found as found:
-                found.parts.insert(0, f"[{index}]")
-                raise
+        raise _Found(_TOO_DEEP)
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        try:
+            if check_strings and isinstance(key, str):
+                problem = _bad_text(key)
+                if problem:
+                    raise _Found(f"(a key) {problem}")
+            if isinstance(item, dict | list):
+                _check(item, depth + 1, check_strings)
+            elif check_strings and isinstance(item, str):
+                problem = _bad_text(item)
+                if problem:
+                    raise _Found(problem)
+        except _Found as found:
+            found.parts.insert(0, f".{key}" if isinstance(key, str) else f"[{key}]")
+            raise
 
 
 def _bad_text(value: str) -> str:
