@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pycolonies import crypto
 from pycolonies.config import ClientConfig
 
 
@@ -77,8 +78,9 @@ class ExecutorConfig:
                 "colony owner's key to register a new executor"
             )
         for name, key in (("COLONIES_PRVKEY", self.prvkey), ("COLONIES_COLONY_PRVKEY", self.colony_prvkey)):
-            if key and not _is_key(key):
-                raise ConfigError(f"{name} must be a private key of 64 hex characters")
+            problem = key and _key_problem(key)
+            if problem:
+                raise ConfigError(f"{name} is not a valid private key: {problem}")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"COLONIES_SERVER_PORT must be a port number, not {self.port}")
         if self.concurrency < 1:
@@ -96,5 +98,10 @@ class ExecutorConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _is_key(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+def _key_problem(text: str) -> str:
+    """Why ``text`` is not a usable private key ("" when it is)."""
+    try:
+        crypto.derive_id(text)
+    except ValueError as exc:
+        return str(exc)
+    return ""
