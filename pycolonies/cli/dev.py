@@ -276,7 +276,9 @@ def _run(supervisor: Supervisor, keys: DevKeys, host: str, port: int, concurrenc
              "--grace", f"{EXECUTOR_GRACE:g}", "--allow", DEMO_FUNCTION],
             {**env, "COLONIES_SERVER_HOST": client_host, "COLONIES_SERVER_PORT": str(port),
              "COLONIES_TLS": "false", "COLONIES_COLONY_NAME": devmode.COLONY,
-             "COLONIES_PRVKEY": keys.executor},
+             "COLONIES_PRVKEY": keys.executor,
+             # The executor hides this from the code it runs (keys, database socket, logs).
+             "COLONIES_DATA_DIR": str(paths.root)},
             paths.log("executor"),
         )
         executor = supervisor.executor
