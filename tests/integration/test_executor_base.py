@@ -233,7 +233,7 @@ def test_an_approved_executor_key_is_used_as_is(colony: ColonyEnv, start_toy: St
         ({"COLONIES_PRVKEY": "unapproved"}, ["'toy-pending'", "pending, not approved"]),
         ({"COLONIES_PRVKEY": "stranger"}, ["not the key of an executor of colony 'dev'"]),
         ({"COLONIES_COLONY_PRVKEY": "stranger"}, ["not the key of that colony's owner"]),
-        ({"COLONIES_PRVKEY": "xyz"}, ["COLONIES_PRVKEY must be a private key"]),
+        ({"COLONIES_PRVKEY": "xyz"}, ["COLONIES_PRVKEY is not a valid private key", "64 hex"]),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(
