@@ -68,7 +68,7 @@ FUNCNAME = "bench"
 BENCH_DB = "colonies_bench"
 PGBENCH_DB = "colonies_bench_pgbench"
 
-# Targets for the optimised server (README "Benchmarks").
+# Targets for the optimised server (bench/README.md).
 TARGET_E2E = 1000.0
 TARGET_FRACTION = 0.2
 TARGET_IDLE_P50_MS = 5.0

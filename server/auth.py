@@ -1,6 +1,6 @@
 """Authorization: who the recovered signer is relative to the server and a colony.
 
-Roles (protocol.md §4): SERVER (the configured server id), OWNER (the colony's id), MEMBER (an
+Roles (docs/protocol.md, "Roles"): SERVER (the configured server id), OWNER (the colony's id), MEMBER (an
 approved executor or a user of the colony), MEMBER* (any executor state), and, for process
 operations, the ASSIGNED executor. The owner keys are not members. Failures are 403.
 """

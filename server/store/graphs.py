@@ -513,7 +513,8 @@ def process_ids(row: Any, graph_members: list[Member]) -> list[str]:
 
 
 def layout(graph_members: list[Member], roots: Sequence[str]) -> tuple[list[Any], list[Any]]:
-    """UI nodes and edges (protocol.md §6.9): levels by depth, siblings spread by 200 px."""
+    """A process graph's ``nodes`` and ``edges`` for drawing it, in the reference server's shape: levels by
+    depth, siblings spread by 200 px."""
     by_id = {m.process_id: m for m in graph_members}
     depth = graph_plan.depths(roots, {m.process_id: m.children for m in graph_members})
     levels: dict[int, list[Member]] = {}

@@ -1,5 +1,5 @@
 """Colony RPCs against a real server: addcolonymsg, getcoloniesmsg, getcolonymsg, removecolonymsg,
-getcolonystatsmsg (protocol.md §4, §5.1, §6.4, §6.12)."""
+getcolonystatsmsg (who may sign each: docs/protocol.md, "Roles")."""
 
 from __future__ import annotations
 

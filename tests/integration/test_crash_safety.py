@@ -5,7 +5,7 @@ Servers run as real ``colonies server start`` subprocesses (see ``tests/integrat
 executors are threads, each with its own ``pycolonies.Colonies`` client and its own key. The tests
 marked ``slow`` push thousands of processes through and take 10-40 s each on a 2-core machine.
 
-Contract exercised (see /work/shared/semantics.md §2 and §8 items 2, 8, 9):
+Contract exercised (see docs/scheduling-and-workflows.md, "Scheduling guarantees"):
 
 * a process is handed to exactly one executor per assignment, and closed at most once;
 * a RUNNING process whose ``maxexectime`` lease expires is put back to WAITING with ``retries + 1``
@@ -653,7 +653,7 @@ def test_server_rides_out_a_postgres_restart(
 
 
 def test_sweeper_moves_to_a_surviving_replica_and_counts_each_expiry_once(colony: ColonyEnv) -> None:
-    """semantics.md §8 item 2: one sweeper at a time, conditional updates, no double increments."""
+    """One sweeper at a time (an advisory lock), conditional updates, no double increments."""
     first = colony.server
     expiring = {"maxexectime": 1, "maxretries": -1}
 

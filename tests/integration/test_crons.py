@@ -1,4 +1,5 @@
-"""Crons (semantics.md §5.1 with its flaws fixed) against a real server and PostgreSQL.
+"""Crons (docs/scheduling-and-workflows.md: the reference's, flaws fixed) against a real server and
+PostgreSQL.
 
 Contract: a member adds a cron (a workflow spec as a JSON string, validated at add time) that runs
 every ``interval`` seconds or, with interval -1, on a cron expression (6 fields with seconds first,

@@ -1,4 +1,4 @@
-"""Deadlines (/work/shared/semantics.md §2): maxexectime, maxwaittime and maxretries, enforced by the
+"""Deadlines (docs/scheduling-and-workflows.md): maxexectime, maxwaittime and maxretries, enforced by the
 server's deadline sweeper on a single in-process server.
 
 Contract: a process with ``maxexectime`` T > 0 still RUNNING T s after its assignment goes back to
@@ -138,7 +138,7 @@ def test_exec_timeout_with_maxretries_minus_1_keeps_retrying(colony: ColonyEnv) 
 
 
 def test_a_requeued_process_gets_a_fresh_maxwaittime(colony: ColonyEnv) -> None:
-    """semantics.md §2.1: the requeue re-arms the wait deadline (now + maxwaittime)."""
+    """The requeue re-arms the wait deadline (now + maxwaittime)."""
     submitted = colony.client.submit_func_spec(
         spec(colony, maxexectime=1, maxwaittime=3, maxretries=2), colony.user_prvkey
     )

@@ -1,5 +1,5 @@
 """Executor RPCs against a real server: add, approve, reject, remove, list, get, get by id
-(protocol.md §4, §5.3, §6.6, §7.7)."""
+(who may sign each: docs/protocol.md, "Roles")."""
 
 from __future__ import annotations
 

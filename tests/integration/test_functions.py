@@ -1,5 +1,5 @@
 """Function registry RPCs against a real server: addfunctionmsg, getfunctionsmsg, removefunctionmsg,
-and the statistics a successful close folds in (protocol.md §5.4, §6.11, §7.3)."""
+and the statistics a successful close folds in."""
 
 from __future__ import annotations
 

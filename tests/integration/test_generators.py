@@ -1,4 +1,5 @@
-"""Generators (semantics.md §5.2 with its flaws fixed) against a real server and PostgreSQL.
+"""Generators (docs/scheduling-and-workflows.md: the reference's, flaws fixed) against a real server and
+PostgreSQL.
 
 Contract: a member adds a generator (a workflow spec as a JSON string, validated at add time, and
 ``trigger`` >= 1). Members pack string args; when ``trigger`` are queued the pack itself submits

@@ -17,7 +17,7 @@ from pycolonies import (
 from tests import rawrpc
 from tests.conftest import ColonyEnv
 
-# Every key pycolonies' strict Process model needs (protocol.md §9), plus waitforparents.
+# Every key pycolonies' strict Process model needs (the reference's Process JSON), plus waitforparents.
 PROCESS_KEYS = {
     "processid", "initiatorid", "initiatorname", "assignedexecutorid", "isassigned", "state",
     "prioritytime", "submissiontime", "starttime", "endtime", "waitdeadline", "execdeadline", "retries",

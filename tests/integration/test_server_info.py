@@ -1,5 +1,5 @@
 """Server RPCs against a real server: versionmsg and getserverinfomsg (unsigned) and
-getstatisticsmsg (server owner) (protocol.md §2.2, §5.16, §6.12, §6.17)."""
+getstatisticsmsg (server owner)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""User RPCs against a real server: add, get, get by id, list, remove (protocol.md §4, §5.2, §6.5)."""
+"""User RPCs against a real server: add, get, get by id, list, remove (roles: docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
 """Workflows (process graphs): submit, data passing, graph state, failure propagation, add_child,
 cancellation and removal, against a real server and PostgreSQL.
 
-Contract (issue 4, semantics.md §3 with its flaws fixed): a workflow submit is one transaction and
-refuses bad shapes without writing anything; a child becomes ready when all its parents succeed,
-with their outputs concatenated in dependency order as its input; a process that fails for good
-fails the graph and its pending descendants (naming the failed ancestor) while finished processes
-keep their state; cancellation is a durable state that refuses later closes.
+Contract (issue 4; docs/scheduling-and-workflows.md, "Workflows": the reference's, flaws fixed): a
+workflow submit is one transaction and refuses bad shapes without writing anything; a child becomes
+ready when all its parents succeed, with their outputs concatenated in dependency order as its
+input; a process that fails for good fails the graph and its pending descendants (naming the failed
+ancestor) while finished processes keep their state; cancellation is a durable state that refuses
+later closes.
 """
 
 from __future__ import annotations

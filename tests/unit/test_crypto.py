@@ -1,4 +1,4 @@
-"""Keys, ids and signatures against the vectors of protocol.md §3.7."""
+"""Keys, ids and signatures against fixed test vectors."""
 
 from __future__ import annotations
 
