@@ -20,7 +20,7 @@ The signature covers only the payload, so a captured request stays valid forever
 
 A request whose handler fails is forgotten again, so the client may retry it. Hot handlers
 (``records_replay``) record the request inside their own statement (``SEEN_CTE``), saving a round
-trip; the others are recorded before they run.
+trip; the others are recorded before they run. The SQL is in ``server.store.seen_requests``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from server.errors import Forbidden, Replayed
-from server.store import Executor as Db
+from server.errors import Forbidden
 
 READ_ONLY = frozenset({"versionmsg", "searchlogsmsg", "resolvegeneratormsg", "channelreadmsg"})
 LEGACY_REPEATED_WORK = frozenset(
@@ -89,15 +88,6 @@ class ReplayGuard:
             self._check_fresh(request_time)
         return signature.lower()
 
-    @staticmethod
-    async def record(db: Db, key: str) -> None:
-        """Record an accepted request, or refuse it as a replay."""
-        status = await db.execute(
-            "INSERT INTO seen_requests (signature) VALUES ($1) ON CONFLICT DO NOTHING", key
-        )
-        if not status.endswith(" 1"):
-            raise Replayed()
-
     def _check_fresh(self, request_time: Any) -> None:
         if not isinstance(request_time, int) or isinstance(request_time, bool):
             raise Forbidden("Request refused: requesttime must be an integer (Unix time in nanoseconds)")
@@ -114,36 +104,8 @@ class ReplayGuard:
                 "client's clock"
             )
 
-    @staticmethod
-    async def forget(db: Db, key: str | None) -> None:
-        if key is not None:
-            await db.execute("DELETE FROM seen_requests WHERE signature = $1", key)
-
-
-async def expire(db: Db, retention_s: int) -> int:
-    """Forget requests seen more than ``retention_s`` ago (called by the deadline sweeper with
-    ``ReplayGuard.retention_s``)."""
-    status = await db.execute(
-        "DELETE FROM seen_requests WHERE seen_at < now() - make_interval(secs => $1)", float(retention_s)
-    )
-    return int(status.split()[-1])
-
-
-# A CTE that records the request ``{key}`` (a text parameter, NULL when not recorded); the
-# statement's state change must also require ``REQUEST_IS_FRESH`` and report ``SEEN_COUNT``.
-SEEN_CTE = """seen AS (
-    INSERT INTO seen_requests (signature) SELECT {key}::text WHERE {key}::text IS NOT NULL
-    ON CONFLICT DO NOTHING RETURNING 1)"""
-REQUEST_IS_FRESH = "({key}::text IS NULL OR EXISTS (SELECT 1 FROM seen))"
-
 
 def records_replay(handler):  # noqa: ANN001, ANN201 - decorator keeps the handler's type
     """Mark a handler that records its request's replay key in its own statement."""
     handler.records_replay = True
     return handler
-
-
-def check_recorded(row: Any, key: str | None) -> None:
-    """After a statement with ``SEEN_CTE``: refuse the request if it was a replay."""
-    if key is not None and row["seen"] == 0:
-        raise Replayed()

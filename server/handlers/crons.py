@@ -12,12 +12,13 @@ from pycolonies.codec import FieldError, coerce, from_wire
 from pycolonies.models import Cron, Workflow
 from server import auth
 from server.context import Call
+from server.domain import cron_schedule
 from server.errors import BadRequest, NotFound
 from server.handlers.common import member_row
 from server.handlers.graphs import validate_workflow
 from server.params import require_count, require_name
 from server.payload import JsonRejected, load_json
-from server.scheduler import cron_schedule, triggers
+from server.scheduler import triggers
 from server.store import crons as store
 from server.store import processes as process_store
 

@@ -10,9 +10,9 @@ from server import auth
 from server.context import Call
 from server.errors import BadRequest, Forbidden, NotFound
 from server.params import require_id, require_name
-from server.scheduler import wakeups
 from server.store import executors as store
 from server.store import processes as process_store
+from server.store import wakeups
 
 
 async def add_executor(call: Call) -> Any:

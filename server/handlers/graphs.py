@@ -9,11 +9,11 @@ from pycolonies import wire
 from pycolonies.models import FuncSpec, Workflow
 from server import auth
 from server.context import Call
+from server.domain.graph_plan import PlanError, plan_workflow
 from server.errors import BadRequest, Forbidden, NotFound
 from server.handlers.common import member_row, removable_state
 from server.handlers.processes import validate_spec
 from server.params import require_count
-from server.scheduler.graph_plan import PlanError, plan_workflow
 from server.store import graphs as store
 from server.store import processes as process_store
 

@@ -9,12 +9,12 @@ from pycolonies import wire
 from pycolonies.models import FuncSpec
 from server import auth
 from server.context import Call
+from server.domain.resources import parse_cpu, parse_memory
 from server.errors import BadRequest, Forbidden, NotFound
 from server.handlers.common import member_row, removable_state
 from server.params import require_count, require_name
 from server.replay import records_replay
 from server.scheduler.assign import NO_LIMIT, assign
-from server.scheduler.resources import parse_cpu, parse_memory
 from server.store import graphs
 from server.store import processes as store
 from server.store.executors import Member
@@ -82,11 +82,17 @@ async def assign_process(call: Call) -> Any:
         call.services.wakeups,
         colony_name=colony,
         executor_id=call.signer,
+        executor_type=lambda: _executor_type(call, colony),
         timeout=timeout,
         replay_key=call.replay_key,
         cpu_limit=cpu,
         memory_limit=memory,
     )
+
+
+async def _executor_type(call: Call, colony: str) -> str:
+    """The signer's executor type; 403 unless it is an executor of ``colony``."""
+    return (await auth.require_executor(call.pool, colony, call.signer)).executortype
 
 
 async def _member_process(call: Call, process_id: str, action: str) -> tuple[Any, Member]:

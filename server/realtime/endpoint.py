@@ -27,12 +27,12 @@ from aiohttp import WSMsgType, web
 from pycolonies import wire
 from pycolonies.codec import WireDict, to_wire
 from server.context import Services
+from server.envelope import decode_message, error_reply, parse_envelope, recover_signer
 from server.errors import BadRequest, Forbidden, RequestTimeout, RpcError
 from server.limits import Cap, PeerCounter, peer_key
 from server.params import Msg
 from server.realtime import feeds
 from server.realtime.listener import ProcessListener
-from server.rpc import decode_message, error_reply, parse_envelope, recover_signer
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from pycolonies.codec import WireDict
-from server import auth
 from server.errors import BadRequest, NotFound, Unavailable
 from server.scheduler.wakeups import Wakeups
 from server.store import processes as process_store
@@ -21,13 +21,16 @@ async def assign(
     *,
     colony_name: str,
     executor_id: str,
+    executor_type: Callable[[], Awaitable[str]],
     timeout: int,
     cpu_limit: int = NO_LIMIT,
     memory_limit: int = NO_LIMIT,
     replay_key: str | None = None,
 ) -> WireDict:
     """Assign one process; wait up to ``timeout`` s for one (a negative timeout tries once).
-    The first attempt records ``replay_key`` (replay protection)."""
+    The first attempt records ``replay_key`` (replay protection). When it finds nothing,
+    ``executor_type()`` (the caller's authorization: it refuses a non-executor) gives the queue to
+    wait on."""
     if timeout == 0:
         raise BadRequest("Invalid timeout value, timeout cannot be zero")
     loop = asyncio.get_running_loop()
@@ -42,23 +45,23 @@ async def assign(
     process, _ = await attempt(replay_key)  # the fast path: one statement
     if process is not None:
         return process
-    executor = await auth.require_executor(pool, colony_name, executor_id)  # 403 for non-executors
+    queue = await executor_type()
     if timeout < 0:
         raise NotFound("No process available for assignment")
     # Registered before looking, so a wake-up between the look and the wait is not lost.
-    with wakeups.waiter(colony_name, executor.executortype) as waiter:
+    with wakeups.waiter(colony_name, queue) as waiter:
         while True:
             if wakeups.closing:
                 raise Unavailable("Server is shutting down, retry the assign on another replica or later")
-            waiter.looked = wakeups.generation(colony_name, executor.executortype)
+            waiter.looked = wakeups.generation(colony_name, queue)
             waiter.event.clear()
             process, ready_left = await attempt()
             if process is not None:
                 return process
-            if wakeups.generation(colony_name, executor.executortype) != waiter.looked:
+            if wakeups.generation(colony_name, queue) != waiter.looked:
                 continue  # new work was announced while we looked: look again
             if ready_left:  # work we may not run, or that someone is taking: pass the wake-up on
-                wakeups.hand_off(colony_name, executor.executortype, waiter)
+                wakeups.hand_off(colony_name, queue, waiter)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise NotFound("No process available for assignment")

@@ -11,11 +11,9 @@ import time
 
 import asyncpg
 
-from server import replay
-from server.scheduler import wakeups
 from server.scheduler.leader import LeaderLoop
 from server.store import deadlines as store
-from server.store import graphs
+from server.store import graphs, seen_requests, wakeups
 
 log = logging.getLogger(__name__)
 
@@ -58,5 +56,5 @@ class DeadlineSweeper(LeaderLoop):
         if any(result.values()):
             log.info("deadlines: %s", result)
         if time.monotonic() >= self._next_expiry:
-            await replay.expire(con, self.replay_retention_s)
+            await seen_requests.expire(con, self.replay_retention_s)
             self._next_expiry = time.monotonic() + REPLAY_EXPIRY_INTERVAL_S

@@ -33,8 +33,8 @@ import asyncpg
 
 from pycolonies.codec import FieldError, WireDict, from_wire
 from pycolonies.models import FuncSpec, Workflow
-from server.scheduler import cron_schedule
-from server.scheduler.graph_plan import Node, PlanError, plan_workflow
+from server.domain import cron_schedule
+from server.domain.graph_plan import Node, PlanError, plan_workflow
 from server.scheduler.leader import LeaderLoop
 from server.store import Executor as Db
 from server.store import crons as cron_store
@@ -90,11 +90,7 @@ async def _submit(db: Db, owner: Any, *, root_input: list[Any] | None = None,
 
 
 async def initiator_is_member(db: Db, owner: Any) -> bool:
-    name = await db.fetchval(
-        process_store.MEMBER_NAME_SQL.format(colony="$1", signer="$2"),
-        owner["colony_name"], owner["initiator_id"],
-    )
-    return name is not None
+    return await process_store.member_name(db, owner["colony_name"], owner["initiator_id"]) is not None
 
 
 # -- crons ----------------------------------------------------------------------------------------

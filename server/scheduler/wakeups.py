@@ -1,7 +1,7 @@
 """Wake long-polling assign calls when work becomes ready, on this replica and on every other one.
 
-A state change that makes a process ready calls ``pg_notify(CHANNEL, "<colony>\\x1f<type>")`` inside
-its transaction, so PostgreSQL delivers the notification exactly when the change commits, to every
+A state change that makes a process ready sends a wake-up notification inside its transaction
+(``server.store.wakeups``), so PostgreSQL delivers it exactly when the change commits, to every
 replica listening.
 
 Each notification opens a new *generation* of its (colony, executortype) queue and wakes the
@@ -22,23 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from server.listening import ChannelListener
-from server.store import Executor as Db
+from server.store.wakeups import CHANNEL, topic
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "colonies_ready"
 RECONNECT_DELAY_S = 0.5
 PING_INTERVAL_S = 5.0
-_SEP = "\x1f"
-
-
-def topic(colony_name: str, executor_type: str) -> str:
-    return f"{colony_name}{_SEP}{executor_type}"
-
-
-async def announce(db: Db, colony_name: str, executor_type: str) -> None:
-    """Queue a wake-up for (colony, executortype), delivered when the current transaction commits."""
-    await db.execute("SELECT pg_notify($1, $2)", CHANNEL, topic(colony_name, executor_type))
 
 
 @dataclass(eq=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pycolonies import wire
 from pycolonies.codec import WireDict
-from server.scheduler import graph_plan
+from server.domain import graph_plan
 from server.store import Executor as Db
 from server.store import graphs as graph_store
 

@@ -22,10 +22,11 @@ from typing import Any
 from pycolonies import wire
 from pycolonies.codec import WireDict
 from pycolonies.models import Attribute, FuncSpec
-from server.scheduler import graph_plan, wakeups
-from server.scheduler.resources import parse_cpu, parse_memory
+from server.domain import graph_plan
+from server.domain.priority import priority_time
+from server.domain.resources import parse_cpu, parse_memory
 from server.store import Executor as Db
-from server.store import events
+from server.store import events, wakeups
 from server.store import processes as process_store
 
 FINAL_STATES = (wire.SUCCESS, wire.FAILED, wire.CANCELLED)
@@ -108,7 +109,7 @@ async def insert_workflow(
             "funcname": spec.funcname,
             "label": spec.label,
             "priority": spec.priority,
-            "priority_time": process_store.priority_time(spec, submitted_ns),
+            "priority_time": priority_time(spec, submitted_ns),
             "wait_deadline": (
                 (submitted + timedelta(seconds=spec.maxwaittime)).isoformat()
                 if ready and spec.maxwaittime > 0 else None
@@ -158,10 +159,8 @@ async def insert_workflow(
             SELECT e.attribute_id, e.target_id, $2, $6, {wire.ENV}, e.key, e.value
               FROM jsonb_to_recordset($7::jsonb) AS e(attribute_id text, target_id text, key text, value text)
             RETURNING 1),
-        wake AS (
-            SELECT pg_notify('{wakeups.CHANNEL}', t.topic)
-              FROM (SELECT DISTINCT colony_name || chr(31) || executor_type AS topic
-                      FROM inserted WHERE NOT wait_for_parents) t),
+        to_wake AS (SELECT colony_name, executor_type FROM inserted WHERE NOT wait_for_parents),
+        wake AS ({wakeups.wake_sql("to_wake")}),
         event AS (SELECT {events.notify_sql("inserted")} FROM inserted)
         SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM env), (SELECT count(*) FROM wake),
                (SELECT count(*) FROM event)
@@ -264,9 +263,7 @@ WITH ready AS (
      WHERE c.process_id = ANY($1::text[]) AND c.state = 0 AND c.wait_for_parents
        AND c.done_parents >= (SELECT count(*) FROM process_edges e WHERE e.child_id = c.process_id)
     RETURNING c.process_id, c.state, c.colony_name, c.executor_type),
-wake AS (
-    SELECT pg_notify('{wakeups.CHANNEL}', t.topic)
-      FROM (SELECT DISTINCT colony_name || chr(31) || executor_type AS topic FROM ready) t),
+wake AS ({wakeups.wake_sql("ready")}),
 event AS (SELECT {events.notify_sql("ready")} FROM ready)
 SELECT (SELECT count(*) FROM ready) AS ready, (SELECT count(*) FROM wake), (SELECT count(*) FROM event)
 """
@@ -448,7 +445,7 @@ async def add_child(
         process_id, spec.conditions.colonyname, spec.conditions.executortype,
         process_store.executor_names(spec), spec.conditions.locationname,
         parse_cpu(spec.conditions.cpu), parse_memory(spec.conditions.mem), initiator_id, initiator_name,
-        spec.funcname, spec.label, spec.priority, process_store.priority_time(spec, submitted_ns),
+        spec.funcname, spec.label, spec.priority, priority_time(spec, submitted_ns),
         process_store.time_from_ns(submitted_ns), spec.maxwaittime, spec.maxexectime, spec.maxretries,
         stored, env_ids, list(env), list(env.values()),
     )

@@ -10,10 +10,9 @@ from pycolonies import wire
 from pycolonies.codec import WireDict
 from pycolonies.crypto import sha3_hex
 from pycolonies.models import Attribute, FuncSpec
-from server import replay
-from server.scheduler import wakeups
+from server.domain.priority import priority_time
 from server.store import Executor as Db
-from server.store import events
+from server.store import events, seen_requests, wakeups
 from server.store import functions as function_stats
 
 COLUMNS = (
@@ -96,11 +95,6 @@ def executor_names(spec: FuncSpec) -> list[str]:
     return [n for n in (spec.conditions.executornames or []) if n]
 
 
-def priority_time(spec: FuncSpec, submitted_ns: int) -> int:
-    """Queue order: the submission time, moved one day earlier per priority point."""
-    return submitted_ns - spec.priority * wire.PRIORITY_TIME_UNIT_NS
-
-
 def attribute_id(target_id: str, key: str, attribute_type: int) -> str:
     return sha3_hex(f"{target_id}{key}{attribute_type}")
 
@@ -131,7 +125,7 @@ async def insert(
     env_keys = list(env)
     row = await db.fetchrow(
         f"""
-        WITH {replay.SEEN_CTE.format(key="$27")},
+        WITH {seen_requests.SEEN_CTE.format(key="$27")},
         member AS ({MEMBER_NAME_SQL.format(colony="$2", signer="$8")}),
         p AS (
             INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
@@ -141,7 +135,7 @@ async def insert(
             SELECT $1, $2, $3, $4, $5, $6, $7, $8, member.name, $9, $10, $11, $12, $13, $14, $15, $16,
                    $17, $18, $19, $20
               FROM member
-             WHERE {replay.REQUEST_IS_FRESH.format(key="$27")}
+             WHERE {seen_requests.REQUEST_IS_FRESH.format(key="$27")}
             RETURNING {COLUMNS}),
         env AS (
             INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type,
@@ -183,7 +177,7 @@ async def insert(
         announce and not wait_for_parents,
         replay_key,
     )
-    replay.check_recorded(row, replay_key)
+    seen_requests.check_recorded(row, replay_key)
     if row["process_id"] is None:
         return None
     attributes = [
@@ -210,8 +204,16 @@ MEMBER_NAME_SQL = """
         SELECT name, 1 FROM users WHERE colony_name = {colony} AND user_id = {signer}
     ) m ORDER BY preference, name LIMIT 1"""
 
+
+
+async def member_name(db: Db, colony_name: str, member_id: str) -> str | None:
+    """The name under which ``member_id`` acts in the colony (an approved executor's name before a
+    user's), or None if it is no member."""
+    return await db.fetchval(MEMBER_NAME_SQL.format(colony="$1", signer="$2"), colony_name, member_id)
+
+
 _ASSIGN_SQL = f"""
-WITH {replay.SEEN_CTE.format(key="$5")},
+WITH {seen_requests.SEEN_CTE.format(key="$5")},
 me AS (
     SELECT name, executor_type, location_name FROM executors
      WHERE colony_name = $1 AND executor_id = $2 AND state = 1
@@ -231,7 +233,7 @@ candidate AS (
             OR p.executor_names = '{{*}}')
        AND (p.location_name = '' OR lower(p.location_name) = lower(me.location_name))
        AND p.cpu_millis <= $3 AND p.memory_bytes <= $4
-       AND {replay.REQUEST_IS_FRESH.format(key="$5")}
+       AND {seen_requests.REQUEST_IS_FRESH.format(key="$5")}
      ORDER BY p.priority_time
      LIMIT 1
      FOR UPDATE OF p SKIP LOCKED
@@ -271,7 +273,7 @@ async def assign_next(
     not an approved executor of the colony. ``replay_key`` records the request (first attempt).
     Also says whether ready processes of its type remain (ones it may not run, or locked ones)."""
     row = await db.fetchrow(_ASSIGN_SQL, colony_name, executor_id, cpu_limit, memory_limit, replay_key)
-    replay.check_recorded(row, replay_key)
+    seen_requests.check_recorded(row, replay_key)
     process = to_process(row) if row["process_id"] is not None else None
     return process, bool(row["ready_left"])
 
@@ -320,13 +322,13 @@ async def close_successful(
     exclusively, then its processes) waits for the close instead of deadlocking with it."""
     row = await db.fetchrow(
         f"""
-        WITH {replay.SEEN_CTE.format(key="$4")},
+        WITH {seen_requests.SEEN_CTE.format(key="$4")},
         {_LOCK_GRAPH.format(mode="SHARE")},
         closed AS (
             UPDATE processes p SET state = 2, end_time = clock_timestamp(), exec_deadline = NULL,
                    output = COALESCE($3::jsonb, output)
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
-               AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
+               AND {_APPROVED_ASSIGNEE} AND {seen_requests.REQUEST_IS_FRESH.format(key="$4")}
                AND {_IN_LOCKED_GRAPH}
          RETURNING {COLUMNS}, funcname),
         stats AS (
@@ -342,7 +344,7 @@ async def close_successful(
         output,
         replay_key,
     )
-    replay.check_recorded(row, replay_key)
+    seen_requests.check_recorded(row, replay_key)
     return row if row["process_id"] is not None else None
 
 
@@ -353,13 +355,13 @@ async def close_failed(
     and cascade the failure next). Returns the updated row, or None if refused."""
     row = await db.fetchrow(
         f"""
-        WITH {replay.SEEN_CTE.format(key="$4")},
+        WITH {seen_requests.SEEN_CTE.format(key="$4")},
         {_LOCK_GRAPH.format(mode="UPDATE")},
         closed AS (
             UPDATE processes p SET state = 3, end_time = clock_timestamp(), exec_deadline = NULL,
                    errors = $3::jsonb
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
-               AND {_APPROVED_ASSIGNEE} AND {replay.REQUEST_IS_FRESH.format(key="$4")}
+               AND {_APPROVED_ASSIGNEE} AND {seen_requests.REQUEST_IS_FRESH.format(key="$4")}
                AND {_IN_LOCKED_GRAPH}
          RETURNING {COLUMNS}),
         event AS (SELECT {events.notify_sql("closed")} FROM closed)
@@ -371,7 +373,7 @@ async def close_failed(
         errors,
         replay_key,
     )
-    replay.check_recorded(row, replay_key)
+    seen_requests.check_recorded(row, replay_key)
     return row if row["process_id"] is not None else None
 
 
@@ -389,8 +391,7 @@ async def release(db: Db, process_id: str, executor_id: str) -> bool:
              WHERE process_id = $1 AND state = 1 AND assigned_executor_id = $2 AND {_LEASE_HELD}
                AND {_APPROVED_ASSIGNEE}
          RETURNING process_id, state, colony_name, executor_type),
-        wake AS (
-            SELECT pg_notify('{wakeups.CHANNEL}', colony_name || chr(31) || executor_type) FROM released),
+        wake AS ({wakeups.wake_sql("released")}),
         event AS (SELECT {events.notify_sql("released")} FROM released)
         SELECT (SELECT count(*) FROM released) AS released, (SELECT count(*) FROM wake) AS woken,
                (SELECT count(*) FROM event) AS events

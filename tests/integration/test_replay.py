@@ -12,7 +12,7 @@ import asyncpg
 
 from pycolonies import Colonies, crypto, wire
 from pycolonies import rpc as client_rpc
-from server import replay
+from server.store import seen_requests
 from server.testing import ServerThread
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
@@ -132,7 +132,7 @@ def test_expired_legacy_signatures_are_forgotten(colony: ColonyEnv, database: st
         con = await asyncpg.connect(database)
         try:
             await con.execute("UPDATE seen_requests SET seen_at = now() - interval '1 hour'")
-            return await replay.expire(con, 300)
+            return await seen_requests.expire(con, 300)
         finally:
             await con.close()
 

@@ -2,7 +2,7 @@
 
 A signature covers only its payload: the signer of a request is recovered from (payload,
 signature) every time. A cache of recovered signers keyed by the signature alone (in
-``server.rpc.recover_signer`` or ``pycolonies.crypto.recover_id``) would let anyone who saw one
+``server.envelope.recover_signer`` or ``pycolonies.crypto.recover_id``) would let anyone who saw one
 signed request send any payload under that signature, as its signer.
 """
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.scheduler.cron_schedule import (
+from server.domain.cron_schedule import (
     CronExpression,
     Every,
     ScheduleError,

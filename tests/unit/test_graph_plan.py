@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pycolonies.models import Conditions, FuncSpec
-from server.scheduler.graph_plan import PlanError, depths, find_cycle, plan_workflow, reachable_order
+from server.domain.graph_plan import PlanError, depths, find_cycle, plan_workflow, reachable_order
 
 
 def spec(name: str, *deps: str) -> FuncSpec:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from server.scheduler.wakeups import Wakeups, topic
+from server.scheduler.wakeups import Wakeups
+from server.store.wakeups import topic
 
 
 async def test_a_wake_up_goes_to_an_idle_waiter_not_to_one_that_is_looking() -> None:
