@@ -1,5 +1,5 @@
 """Cron RPCs: add, get, list, remove, and run now. The trigger loop (``scheduler/triggers``) fires
-them on schedule; see ``scheduler/cron_schedule`` for the schedule syntax."""
+them on schedule; see ``server/domain/cron_schedule`` for the schedule syntax."""
 
 from __future__ import annotations
 
