@@ -21,6 +21,7 @@ from server.payload import JsonRejected, load_json
 from server.scheduler import triggers
 from server.store import crons as store
 from server.store import processes as process_store
+from server.store.rows import to_cron
 
 # The reference SDK (pycolonies) sends this misspelling of ``waitforprevprocessgraph``.
 MISSPELT_WAIT_FOR_PREV = "waitforprevprocessgrap"
@@ -52,7 +53,7 @@ def validate_workflow_spec(text: str, colony_name: str, path: str) -> None:
 
 
 def _reply(row: Any) -> Any:
-    return store.to_cron(row, triggers.CHECKER_PERIOD_MS)
+    return to_cron(row, triggers.CHECKER_PERIOD_MS)
 
 
 async def add_cron(call: Call) -> Any:

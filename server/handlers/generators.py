@@ -19,12 +19,13 @@ from server.params import require_count, require_name
 from server.scheduler import triggers
 from server.store import generators as store
 from server.store import processes as process_store
+from server.store.rows import to_generator
 
 MAX_INT32 = 2**31 - 1
 
 
 def _reply(row: Any) -> Any:
-    return store.to_generator(row, triggers.CHECKER_PERIOD_MS)
+    return to_generator(row, triggers.CHECKER_PERIOD_MS)
 
 
 async def add_generator(call: Call) -> Any:

@@ -16,6 +16,7 @@ from server.handlers.processes import validate_spec
 from server.params import require_count
 from server.store import graphs as store
 from server.store import processes as process_store
+from server.store.rows import to_graph
 
 STATE_NAMES = {wire.WAITING: "waiting", wire.RUNNING: "running", wire.SUCCESS: "successful",
                wire.FAILED: "failed", wire.CANCELLED: "cancelled"}
@@ -63,7 +64,7 @@ async def get_processgraph(call: Call) -> Any:
     row = await _member_graph(call, "get process graph")
     members = (await store.members(call.pool, [row["processgraph_id"]]))[row["processgraph_id"]]
     nodes, edges = store.layout(members, row["root_process_ids"])
-    return store.to_graph(row, store.process_ids(row, members), nodes, edges)
+    return to_graph(row, store.process_ids(row, members), nodes, edges)
 
 
 async def list_processgraphs(call: Call) -> Any:
@@ -76,7 +77,7 @@ async def list_processgraphs(call: Call) -> Any:
                          "3 failed, 4 cancelled)")
     rows = await store.list_by_state(call.pool, colony, state, count)
     members = await store.members(call.pool, [r["processgraph_id"] for r in rows])
-    return [store.to_graph(r, store.process_ids(r, members[r["processgraph_id"]])) for r in rows]
+    return [to_graph(r, store.process_ids(r, members[r["processgraph_id"]])) for r in rows]
 
 
 async def remove_processgraph(call: Call) -> Any:

@@ -18,6 +18,7 @@ from server.scheduler.assign import NO_LIMIT, assign
 from server.store import graphs
 from server.store import processes as store
 from server.store.executors import Member
+from server.store.rows import to_process
 
 MAX_INT32 = 2**31 - 1
 
@@ -179,7 +180,7 @@ async def _explain_refusal(call: Call, process_id: str, action: str) -> None:
 async def get_process(call: Call) -> Any:
     process_id = call.msg.str("processid")
     row, _ = await _member_process(call, process_id, "get process")
-    return store.to_process(row)
+    return to_process(row)
 
 
 async def list_processes(call: Call) -> Any:

@@ -29,6 +29,7 @@ from server.errors import BadRequest, NotFound
 from server.params import Msg
 from server.realtime.listener import Inbox, ProcessListener
 from server.store import processes as store
+from server.store.rows import to_process
 
 SUBSCRIBE_PROCESS = "subscribeprocessmsg"
 SUBSCRIBE_PROCESSES = "subscribeprocessesmsg"
@@ -127,7 +128,7 @@ class ProcessFeed:
                 f"executortype <{row['executor_type']}> (leave it empty to use the process's)"
             )
         if row["state"] == self.state:
-            await self._push(store.to_process(row), push)
+            await self._push(to_process(row), push)
 
     async def follow(self, inbox: Inbox, push: Push) -> None:
         while True:

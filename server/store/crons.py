@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from pycolonies import wire
-from pycolonies.codec import WireDict
 from server.domain import graph_plan
 from server.store import Executor as Db
 from server.store import graphs as graph_store
@@ -25,25 +24,6 @@ COLUMNS = """c.cron_id, c.colony_name, c.name, c.cron_expression, c.interval_s, 
 PREVIOUS_ACTIVE = f"""EXISTS (SELECT 1 FROM processgraphs g
     WHERE g.processgraph_id = c.prev_processgraph_id
       AND ({graph_store.EFFECTIVE_STATE}) IN ({wire.WAITING}, {wire.RUNNING}))"""
-
-
-def to_cron(row: Any, checker_period_ms: int) -> WireDict:
-    return WireDict(
-        cronid=row["cron_id"],
-        initiatorid=row["initiator_id"],
-        initiatorname=row["initiator_name"],
-        colonyname=row["colony_name"],
-        name=row["name"],
-        cronexpression=row["cron_expression"],
-        interval=row["interval_s"],
-        random=row["random"],
-        nextrun=wire.format_time(row["next_run"]),
-        lastrun=wire.format_time(row["last_run"]),
-        workflowspec=row["workflow_spec"],
-        prevprocessgraphid=row["prev_processgraph_id"],
-        waitforprevprocessgraph=row["wait_for_prev_processgraph"],
-        checkerperiod=checker_period_ms,
-    )
 
 
 async def insert(

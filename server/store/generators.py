@@ -10,31 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pycolonies import wire
-from pycolonies.codec import WireDict
 from server.store import Executor as Db
 
 _OWN_COLUMNS = """generator_id, colony_name, name, workflow_spec, trigger, timeout_s, first_pack, last_run,
     initiator_id, initiator_name"""
 COLUMNS = ", ".join(f"g.{c.strip()}" for c in _OWN_COLUMNS.split(",")) + """,
     (SELECT count(*) FROM generator_args a WHERE a.generator_id = g.generator_id) AS queue_size"""
-
-
-def to_generator(row: Any, checker_period_ms: int) -> WireDict:
-    return WireDict(
-        generatorid=row["generator_id"],
-        initiatorid=row["initiator_id"],
-        initiatorname=row["initiator_name"],
-        colonyname=row["colony_name"],
-        name=row["name"],
-        workflowspec=row["workflow_spec"],
-        trigger=row["trigger"],
-        timeout=row["timeout_s"],
-        firstpack=wire.format_time(row["first_pack"]),
-        lastrun=wire.format_time(row["last_run"]),
-        queuesize=row["queue_size"],
-        checkerperiod=checker_period_ms,
-    )
 
 
 async def insert(

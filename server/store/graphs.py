@@ -28,6 +28,7 @@ from server.domain.resources import parse_cpu, parse_memory
 from server.store import Executor as Db
 from server.store import events, wakeups
 from server.store import processes as process_store
+from server.store.rows import to_graph, to_process
 
 FINAL_STATES = (wire.SUCCESS, wire.FAILED, wire.CANCELLED)
 
@@ -189,25 +190,6 @@ async def insert_workflow(
             "end_time": None,
         },
         graph_plan.reachable_order(roots, children),
-    )
-
-
-def to_graph(
-    row: Any, processids: list[str], nodes: list[Any] | None = None, edges: list[Any] | None = None
-) -> WireDict:
-    return WireDict(
-        processgraphid=row["processgraph_id"],
-        initiatorid=row["initiator_id"],
-        initiatorname=row["initiator_name"],
-        colonyname=row["colony_name"],
-        rootprocessids=list(row["root_process_ids"]),
-        state=row["state"],
-        submissiontime=wire.format_time(row["submission_time"]),
-        starttime=wire.format_time(row["start_time"]),
-        endtime=wire.format_time(row["end_time"]),
-        processids=processids,
-        nodes=nodes or [],
-        edges=edges or [],
     )
 
 
@@ -456,7 +438,7 @@ async def add_child(
                   targetprocessgraphid=graph_id, attributetype=wire.ENV, key=key, value=value)
         for attribute_id, (key, value) in zip(env_ids, env.items(), strict=True)
     ]
-    return process_store.to_process(row, attributes)
+    return to_process(row, attributes)
 
 
 # -- reads ----------------------------------------------------------------------------------------

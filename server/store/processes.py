@@ -14,6 +14,7 @@ from server.domain.priority import priority_time
 from server.store import Executor as Db
 from server.store import events, seen_requests, wakeups
 from server.store import functions as function_stats
+from server.store.rows import to_process
 
 COLUMNS = (
     "process_id, colony_name, executor_type, state, assigned_executor_id, initiator_id, initiator_name, "
@@ -43,43 +44,6 @@ EDGES_SUBQUERIES = """(SELECT coalesce(array_agg(e.parent_id ORDER BY e.edge_id)
     FROM process_edges e WHERE e.parent_id = p.process_id) AS children"""
 FULL_COLUMNS = (", ".join(f"p.{c.strip()}" for c in COLUMNS.split(",")) + ", " + ATTRIBUTES_SUBQUERY + ", "
                 + EDGES_SUBQUERIES)
-
-
-def to_process(row: Any, attributes: list[Attribute] | None = None) -> WireDict:
-    """The Process reply (wire JSON) straight from a row, without a round trip through the models:
-    the stored spec is already in wire form (normalised when it was submitted)."""
-    state = row["state"]
-    if attributes is None:
-        wire_attributes = [{**a, "state": state} for a in row.get("attributes") or []]
-    else:
-        wire_attributes = [{**a.to_wire(), "state": state} for a in attributes]
-    spec = dict(row["spec"])
-    env = {a["key"]: a["value"] for a in wire_attributes if a["attributetype"] == wire.ENV}
-    if env:
-        spec["env"] = {**(spec.get("env") or {}), **env}
-    return WireDict(
-        processid=row["process_id"],
-        initiatorid=row["initiator_id"],
-        initiatorname=row["initiator_name"],
-        assignedexecutorid=row["assigned_executor_id"],
-        isassigned=bool(row["assigned_executor_id"]),
-        state=state,
-        prioritytime=row["priority_time"],
-        submissiontime=wire.format_time(row["submission_time"]),
-        starttime=wire.format_time(row["start_time"]),
-        endtime=wire.format_time(row["end_time"]),
-        waitdeadline=wire.format_time(row["wait_deadline"]),
-        execdeadline=wire.format_time(row["exec_deadline"]),
-        retries=row["retries"],
-        attributes=wire_attributes,
-        spec=spec,
-        waitforparents=row["wait_for_parents"],
-        parents=list(row.get("parents") or ()),
-        children=list(row.get("children") or ()),
-        processgraphid=row["processgraph_id"],
-        **{"in": row["input"], "out": row["output"]},
-        errors=row["errors"],
-    )
 
 
 def stored_spec(spec: FuncSpec) -> tuple[dict[str, Any], dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,15 +15,13 @@ from pycolonies import (
     crypto,
     wire,
 )
+from pycolonies.codec import wire_name
+from pycolonies.models import Process
 from tests import rawrpc
 from tests.conftest import ColonyEnv
 
-# Every key pycolonies' strict Process model needs (the reference's Process JSON), plus waitforparents.
-PROCESS_KEYS = {
-    "processid", "initiatorid", "initiatorname", "assignedexecutorid", "isassigned", "state",
-    "prioritytime", "submissiontime", "starttime", "endtime", "waitdeadline", "execdeadline", "retries",
-    "attributes", "spec", "waitforparents", "parents", "children", "processgraphid", "in", "out", "errors",
-}
+# Every key of the Process wire shape (pycolonies' strict Process model needs them all).
+PROCESS_KEYS = {wire_name(f) for f in dataclasses.fields(Process)}
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
