@@ -1,4 +1,5 @@
-"""``colonies executor``: run an executor (start) and manage a colony's executors."""
+"""``colonies executor``: manage a colony's executors. ``executor start`` is the executors' own
+command (``executors.commands``, through the ``colonies.commands`` entry points)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``colonies server``: start the server (status, alive, version: the server as seen by a client)."""
+"""``colonies server``: the server as seen by a client (status, alive, version). ``server start`` is
+the server's own command (``server.commands``, through the ``colonies.commands`` entry points)."""
 
 from __future__ import annotations
 
