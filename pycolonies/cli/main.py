@@ -1,9 +1,10 @@
-"""``colonies``: the command line. Server-side commands import the server lazily, so the SDK
-itself never depends on it."""
+"""``colonies``: the command line. The client commands are the SDK's; ``server start``,
+``database``, ``dev`` and ``executor start`` are contributed by the packages that own what they
+start, through the ``colonies.commands`` entry-point group (:mod:`pycolonies.cli.plugins`), so the
+SDK never imports the server or the executors."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Iterator
@@ -23,10 +24,10 @@ from pycolonies.cli import (
     attribute,
     colony,
     cron,
-    dev,
     executor,
     function,
     log,
+    plugins,
     process,
     run,
     server,
@@ -65,10 +66,9 @@ class CommandLine(TyperGroup):
 
 app = typer.Typer(cls=CommandLine, no_args_is_help=True,
                   help="Colonies: a ColonyOS-compatible colony server and CLI.")
-database_app = typer.Typer(no_args_is_help=True, help="Manage the server's PostgreSQL schema.")
 security_app = typer.Typer(no_args_is_help=True, help="Private keys and ids.")
 app.add_typer(server.app, name="server")
-app.add_typer(database_app, name="database")
+plugins.install(app, {"server": server.app, "executor": executor.app})  # server start, database, ...
 app.add_typer(security_app, name="security")
 app.add_typer(colony.app, name="colony")
 app.add_typer(user.app, name="user")
@@ -80,43 +80,11 @@ app.add_typer(log.app, name="log")
 app.add_typer(cron.app, name="cron")
 app.add_typer(attribute.app, name="attribute")
 app.command("run")(run.run_interactive)
-app.command("dev")(dev.dev)
 
 
 def _fail(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(1)
-
-
-@database_app.command("migrate")
-def database_migrate(
-    db_url: Annotated[str | None, typer.Option(help="PostgreSQL URL (default COLONIES_DB_URL)")] = None,
-) -> None:
-    """Apply pending schema migrations to the database in COLONIES_DB_URL."""
-    from server import db
-
-    url = db_url or os.environ.get("COLONIES_DB_URL", "")
-    if not url:
-        _fail("no database given: set COLONIES_DB_URL or pass --db-url "
-              "(the embedded database is migrated by 'colonies server start')")
-
-    async def run() -> list[int]:
-        import asyncpg
-
-        con = await asyncpg.connect(url)
-        try:
-            return await db.migrate(con)
-        finally:
-            await con.close()
-
-    try:
-        applied = asyncio.run(run())
-    except (OSError, Exception) as exc:  # asyncpg raises many types; report them all plainly
-        _fail(f"migration failed: {exc}")
-    if applied:
-        typer.echo("Applied migrations: " + ", ".join(f"{v:04d}" for v in applied))
-    else:
-        typer.echo("Database schema is up to date")
 
 
 @security_app.command("generate")

@@ -1,13 +1,11 @@
-"""``colonies server``: start the server (status, alive, version: the server as seen by a client)."""
+"""``colonies server``: the server as seen by a client (status, alive, version). ``server start`` is
+the server's own command (``server.commands``, through the ``colonies.commands`` entry points)."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
-import logging
 import ssl
 from importlib import metadata
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,55 +24,6 @@ from pycolonies.cli.common import (
 from pycolonies.errors import ColoniesServerError
 
 app = typer.Typer(no_args_is_help=True, help="Run and inspect the colonies server.")
-
-
-@app.command("start")
-def server_start(
-    port: Annotated[int | None, typer.Option(help="Port (default COLONIES_SERVER_PORT or 50080)")] = None,
-    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 0.0.0.0)")] = None,
-    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="PEM certificate for HTTPS")] = None,
-    tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key for HTTPS")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default COLONIES_DATA_DIR)")] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Server processes sharing the port (default COLONIES_SERVER_WORKERS or 1)"),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Start the server (on an embedded PostgreSQL unless COLONIES_DB_URL is set)."""
-    from server.config import ServerConfig
-    from server.main import install_fast_event_loop, serve
-
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = ServerConfig.from_env()
-    except ValueError as exc:
-        fail(str(exc))
-    if port is not None:
-        config.port = port
-    if host is not None:
-        config.host = host
-    if data_dir is not None:
-        config.data_dir = data_dir.expanduser()
-    if workers is not None:
-        config.workers = workers
-    if config.workers < 1:
-        fail("--workers (COLONIES_SERVER_WORKERS) must be at least 1")
-    if config.db_pool_size < 1:
-        fail("COLONIES_DB_POOL_SIZE must be at least 1")
-    if tls_cert or tls_key:
-        if not (tls_cert and tls_key):
-            fail("--tls-cert and --tls-key must be given together")
-        for path in (tls_cert, tls_key):
-            if not Path(path).is_file():
-                fail(f"TLS file not found: {path}")
-        config.tls_cert, config.tls_key = tls_cert, tls_key
-    install_fast_event_loop()
-    try:
-        asyncio.run(serve(config, announce=lambda line: print(line, flush=True)))
-    except (OSError, ValueError) as exc:  # e.g. port in use, unreadable or corrupt server key
-        fail(f"cannot start the server: {exc}")
 
 
 # -- the server as seen by a client -----------------------------------------------------------------

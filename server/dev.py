@@ -1,5 +1,9 @@
 """``colonies dev``: PostgreSQL, the server, a python executor and a dev colony in one command.
 
+The server contributes it to ``colonies`` (entry-point group ``colonies.commands``, with the
+``server`` extra): it starts the server and its PostgreSQL. It starts the executor through the
+command line, as any user would, and never imports ``executors``.
+
 This process supervises two children, each started as ``python -m pycolonies.cli.main ...`` in its
 own session (so a Ctrl-C in the terminal reaches only the supervisor, which stops them in order)
 with its output in ``<data dir>/logs``:
