@@ -29,6 +29,7 @@ from pycolonies import Colonies, crypto
 from pycolonies.errors import AccessDeniedError
 from server.embedded import EmbeddedPostgres, free_port
 from tests.conftest import _admin, _with_database
+from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 HOST = "127.0.0.1"
@@ -79,14 +80,6 @@ def _process_gone(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return True
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class ServerProcess:
