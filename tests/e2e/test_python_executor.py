@@ -203,7 +203,9 @@ def test_a_long_job_survives_a_server_restart(
     wait_until(lambda: marker.exists(), 30, "the function to run")
     first = colony.server
     first.stop()
-    time.sleep(1.0)  # the job runs on while the server is away
+    ticks = marker.read_text().count("tick")
+    wait_until(lambda: marker.read_text().count("tick") >= ticks + 10, 30,
+               "the job to run on while the server is away")
     second = ServerThread(first.dsn, port=first.port, server_prvkey=first.server_prvkey).start()
     try:
         done = finished(colony, process)
