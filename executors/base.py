@@ -28,59 +28,24 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from executors.config import ConfigError, ExecutorConfig
+from executors.job import ExecutorError, Job, JobFailed
 from executors.protect import forget_owner_keys, protect_process
 from executors.register import Identity, identify, offer, unregister
 from executors.retry import Backoff, Outage, is_transient
+from executors.worker import Worker
 from pycolonies.aio import AsyncColonies
 from pycolonies.errors import ColoniesError
-from pycolonies.models import Process
 
-if TYPE_CHECKING:
-    from executors.worker import Worker
+__all__ = ["BaseExecutor", "ExecutorError", "Job", "JobFailed"]
 
 log = logging.getLogger("executors")
 
 T = TypeVar("T")
 
 REQUEST_TIMEOUT = 30.0  # seconds per request (an assign long-poll gets its own timeout on top)
-
-
-class JobFailed(Exception):
-    """Raise from :meth:`BaseExecutor.execute` to fail the process with ``errors`` (the message
-    first, then details). Any exception with an ``errors`` list of strings is treated the same way
-    (e.g. the python runner's ``ProcessFailure``); other exceptions fail the process with their
-    message and traceback."""
-
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.errors: list[str] = [message, details] if details else [message]
-
-
-class ExecutorError(Exception):
-    """The executor cannot go on (e.g. it was removed from the colony); the message says why."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One process to run: what :meth:`BaseExecutor.execute` gets."""
-
-    process: Process
-    log: Callable[[str], Awaitable[None]]  # forward one output line to the process's logs
-    executor: Identity  # who runs it (name, id, key, colony, type)
-    config: ExecutorConfig
-    timeout: float | None  # the process's maxexectime in seconds, None when it has none
-
-    @property
-    def processid(self) -> str:
-        return self.process.processid
-
-    @property
-    def funcname(self) -> str:
-        return self.process.spec.funcname
 
 
 class BaseExecutor:
@@ -136,8 +101,6 @@ class BaseExecutor:
         :mod:`executors.protect`). The colony key stays in this process's memory only, to remove a
         registered executor again when it stops.
         """
-        from executors.worker import Worker
-
         config = self.config.checked()
         protect_process()
         forget_owner_keys()
@@ -150,7 +113,7 @@ class BaseExecutor:
             if prepared is None:
                 return
             self.identity = prepared
-            worker = Worker(self, client, prepared, config)
+            worker = Worker(self.execute, client, prepared, config)
             self._worker = worker
             if self._signals:
                 worker.stop(immediate=self._signals > 1)

@@ -21,10 +21,10 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from executors.base import Job
 from executors.config import ExecutorConfig
+from executors.job import Job
 from executors.logs import LogForwarder
 from executors.register import Identity
 from executors.retry import Backoff, Outage, is_transient
@@ -32,9 +32,6 @@ from pycolonies import wire
 from pycolonies.aio import AsyncColonies
 from pycolonies.errors import AccessDeniedError, ColoniesError, ColoniesServerError, NotFoundError
 from pycolonies.models import Process
-
-if TYPE_CHECKING:
-    from executors.base import BaseExecutor
 
 log = logging.getLogger("executors")
 
@@ -56,11 +53,17 @@ class _Run:
         return f"{self.process.processid[:8]} {self.process.spec.funcname}"
 
 
+Execute = Callable[[Job], Awaitable[list[Any]]]  # a kind's execute(): run one job, return its outputs
+
+
 class Worker:
+    """Takes and runs processes for ``identity``, each through ``execute`` (the kind's
+    :meth:`~executors.base.BaseExecutor.execute`), until stopped."""
+
     def __init__(
-        self, kind: BaseExecutor, client: AsyncColonies, identity: Identity, config: ExecutorConfig
+        self, execute: Execute, client: AsyncColonies, identity: Identity, config: ExecutorConfig
     ) -> None:
-        self.kind = kind
+        self.execute = execute
         self.client = client
         self.identity = identity
         self.config = config
@@ -171,7 +174,7 @@ class Worker:
         maxexectime = process.spec.maxexectime
         job = Job(process=process, log=logs.log, executor=me, config=self.config,
                   timeout=float(maxexectime) if maxexectime > 0 else None)
-        run.work = work = asyncio.create_task(self.kind.execute(job))
+        run.work = work = asyncio.create_task(self.execute(job))
         watch = asyncio.create_task(self._watch(process))
         lost: str | None = None
         try:

@@ -52,6 +52,7 @@ class Wakeups:
 
     def __init__(self, dsn: str) -> None:
         self.closing = False
+        self.handoffs = 0  # wake-ups passed on by a waiter that could not use them (for tests, metrics)
         self._queues: dict[str, _Queue] = {}
         self._listener = ChannelListener(dsn, CHANNEL, self.wake, self.wake_all,
                                          name="wake-up listener")
@@ -69,6 +70,12 @@ class Wakeups:
             if not queue.waiters and self._queues.get(key) is queue:
                 del self._queues[key]
 
+    def waiting(self, colony_name: str, executor_type: str) -> int:
+        """How many waiters of (colony, executortype) wait for a wake-up right now (not looking)."""
+        queue = self._queues.get(topic(colony_name, executor_type))
+        # A copy, so another thread (a test) may ask while the event loop changes the list.
+        return sum(waiter.idle for waiter in list(queue.waiters)) if queue is not None else 0
+
     def generation(self, colony_name: str, executor_type: str) -> int:
         queue = self._queues.get(topic(colony_name, executor_type))
         return queue.generation if queue is not None else 0
@@ -85,17 +92,19 @@ class Wakeups:
         """``waiter`` looked and found nothing it may run while ready work remains: wake the next
         idle waiter that has not looked since ``waiter`` did."""
         queue = self._queues.get(topic(colony_name, executor_type))
-        if queue is not None:
-            self._wake_first(queue, lambda other: other is not waiter and other.looked < waiter.looked)
+        if queue is not None and self._wake_first(
+                queue, lambda other: other is not waiter and other.looked < waiter.looked):
+            self.handoffs += 1
 
     @staticmethod
-    def _wake_first(queue: _Queue, eligible) -> None:  # noqa: ANN001 - a predicate on Waiter
+    def _wake_first(queue: _Queue, eligible) -> bool:  # noqa: ANN001 - a predicate on Waiter
         # Only an idle waiter can take a wake-up: one that is looking right now would use it up
         # without effect (it compares generations when its look finds nothing).
         for waiter in queue.waiters:
             if waiter.idle and not waiter.event.is_set() and eligible(waiter):
                 waiter.event.set()
-                return
+                return True
+        return False
 
     def wake_all(self) -> None:
         """Wake every waiter (after reconnecting, when notifications may have been missed)."""

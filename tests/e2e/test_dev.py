@@ -5,24 +5,26 @@ refuses a busy port or a data directory already in use with one line."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from pycolonies import Colonies, crypto, func_spec, wire
+from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 HOST = "127.0.0.1"
 START_TIMEOUT = 120.0  # the first start runs initdb
 STOP_TIMEOUT = 60.0
+BANNER_END = "python examples/workflow_gen_sum.py"  # in the banner's last line, after the exports
 EXPORT = re.compile(r"^export (COLONIES_\w+)=(\S+)$", re.MULTILINE)
 
 
@@ -55,12 +57,11 @@ def gone(pid: int) -> bool:
 
 
 def wait_until_gone(pids: dict[str, int], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while any(not gone(pid) for pid in pids.values()):
-        if time.monotonic() > deadline:
-            left = {name: pid for name, pid in pids.items() if not gone(pid)}
-            raise AssertionError(f"still running after {timeout:g} s: {left}")
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: all(gone(pid) for pid in pids.values()), timeout, f"{sorted(pids)} to exit")
+    except AssertionError as exc:
+        left = {name: pid for name, pid in pids.items() if not gone(pid)}
+        raise AssertionError(f"{exc}; still running: {left}") from None
 
 
 class Dev:
@@ -86,13 +87,12 @@ class Dev:
         return self._err.read_text(errors="replace")
 
     def wait_banner(self) -> dict[str, str]:
-        """The exported variables, once the banner is printed."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while "COLONIES_SERVER_PRVKEY" not in self.stdout:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no banner (exit {self.proc.poll()}):\n{self.stdout}\n{self.stderr}")
-            time.sleep(0.05)
-        time.sleep(0.2)  # the rest of the banner
+        """The exported variables, once the whole banner is printed (up to its last line)."""
+        with contextlib.suppress(AssertionError):  # a timeout is reported below, with the output
+            wait_until(lambda: BANNER_END in self.stdout or self.proc.poll() is not None, START_TIMEOUT,
+                       "the banner")
+        if BANNER_END not in self.stdout:
+            raise AssertionError(f"no banner (exit {self.proc.poll()}):\n{self.stdout}\n{self.stderr}")
         return dict(EXPORT.findall(self.stdout))
 
     def pids(self) -> dict[str, int]:

@@ -24,9 +24,9 @@ from tests.executors.harness import (
     log_text,
     pid_gone,
     shared_dir,
-    wait_for,
     wait_state,
 )
+from tests.support import wait_until
 
 EXECUTORTYPE = "python-executor"
 StartPython = Callable[..., RunningExecutor]
@@ -135,7 +135,7 @@ def marker() -> Iterator[Path]:
 
 
 def workers_gone(executor: RunningExecutor) -> None:
-    wait_for(lambda: not descendants(executor.popen.pid), 10, what="the worker to be killed")
+    wait_until(lambda: not descendants(executor.popen.pid), 10, "the worker to be killed")
 
 
 # -- the tests ----------------------------------------------------------------------------------
@@ -149,7 +149,8 @@ def test_runs_a_shipped_function_with_logs(colony: ColonyEnv, start_python: Star
     assert done.state == wire.SUCCESS and done.output == [5]
     text, _ = log_text(colony.client, colony.colonyname, process.processid, colony.user_prvkey)
     assert "adding 2 and 3" in text
-    wait_for(lambda: f"{process.processid[:8]} add: succeeded" in executor.stderr, 10)
+    wait_until(lambda: f"{process.processid[:8]} add: succeeded" in executor.stderr, 10,
+               "the success to be logged")
 
 
 def test_an_exception_fails_with_traceback(colony: ColonyEnv, start_python: StartPython) -> None:
@@ -183,7 +184,7 @@ def test_cancelling_a_running_process_kills_its_worker(
 ) -> None:
     executor = start_python()
     process = submit(colony, tick, str(marker), 60)
-    wait_for(lambda: marker.exists() and marker.read_text().count("tick") >= 3, 30, what="the work")
+    wait_until(lambda: marker.exists() and marker.read_text().count("tick") >= 3, 30, "the work")
     colony.client.cancel_process(process.processid, colony.user_prvkey)
     workers_gone(executor)
     ticks = marker.read_text().count("tick")
@@ -199,10 +200,12 @@ def test_a_long_job_survives_a_server_restart(
 ) -> None:
     executor = start_python()
     process = submit(colony, tick, str(marker), 4)
-    wait_for(lambda: marker.exists(), 30, what="the function to run")
+    wait_until(lambda: marker.exists(), 30, "the function to run")
     first = colony.server
     first.stop()
-    time.sleep(1.0)  # the job runs on while the server is away
+    ticks = marker.read_text().count("tick")
+    wait_until(lambda: marker.read_text().count("tick") >= ticks + 10, 30,
+               "the job to run on while the server is away")
     second = ServerThread(first.dsn, port=first.port, server_prvkey=first.server_prvkey).start()
     try:
         done = finished(colony, process)
@@ -218,12 +221,12 @@ def test_sigterm_gives_a_running_process_back(
 ) -> None:
     executor = start_python("--grace", "1")
     process = submit(colony, tick, str(marker), 60)
-    wait_for(lambda: marker.exists(), 30, what="the function to run")
+    wait_until(lambda: marker.exists(), 30, "the function to run")
     workers = descendants(executor.popen.pid)
     assert workers
     executor.signal(signal.SIGTERM)
     assert executor.wait_exit(30) == 0
-    wait_for(lambda: all(pid_gone(pid) for pid in workers), 10, what="the worker to be killed")
+    wait_until(lambda: all(pid_gone(pid) for pid in workers), 10, "the worker to be killed")
     released = colony.client.get_process(process.processid, colony.user_prvkey)
     assert released.state == wire.WAITING and released.retries == 0
     colony.client.cancel_process(process.processid, colony.user_prvkey)
@@ -232,7 +235,7 @@ def test_sigterm_gives_a_running_process_back(
 def test_sigterm_lets_a_short_job_end(colony: ColonyEnv, start_python: StartPython, marker: Path) -> None:
     executor = start_python()
     process = submit(colony, tick, str(marker), 1.5)
-    wait_for(lambda: marker.exists(), 30, what="the function to run")
+    wait_until(lambda: marker.exists(), 30, "the function to run")
     executor.signal(signal.SIGTERM)
     assert executor.wait_exit(30) == 0
     assert colony.client.get_process(process.processid, colony.user_prvkey).output == ["done"]

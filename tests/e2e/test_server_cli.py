@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -29,6 +28,7 @@ from pycolonies import Colonies, crypto
 from pycolonies.errors import AccessDeniedError
 from server.embedded import EmbeddedPostgres, free_port
 from tests.conftest import _admin, _with_database
+from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 HOST = "127.0.0.1"
@@ -81,14 +81,6 @@ def _process_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
 class ServerProcess:
     """``colonies server start`` in a subprocess; its merged stdout/stderr collected by a thread."""
 
@@ -126,14 +118,14 @@ class ServerProcess:
             return None
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while self.health() != 200:
-            if self.proc.poll() is not None:
-                self._reader.join(5)
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not healthy after {timeout:.0f} s:\n{self.output}")
-            time.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # a timeout is reported below, with the output
+            wait_until(lambda: self.proc.poll() is not None or self.health() == 200, timeout,
+                       "the server to be healthy", interval=0.1)
+        if self.proc.poll() is not None:
+            self._reader.join(5)
+            raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output}")
+        if self.health() != 200:
+            raise AssertionError(f"server not healthy after {timeout:.0f} s:\n{self.output}")
 
     def wait_for_line(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
         regex = re.compile(pattern)

@@ -10,17 +10,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pycolonies import Colonies, wire
 from pycolonies.models import Process
-
-T = TypeVar("T")
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = [sys.executable, "-m", "tests.executors.toy_executor"]
@@ -28,18 +26,6 @@ CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 READY = re.compile(r"^Executor (\S+) ready", re.MULTILINE)
 START_TIMEOUT = 60.0
 FINAL = (wire.SUCCESS, wire.FAILED, wire.CANCELLED)
-
-
-def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll ``condition()`` until it returns something truthy; return that (AssertionError on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(interval)
 
 
 def executor_env(server_port: int, colonyname: str, **variables: str) -> dict[str, str]:
@@ -84,7 +70,7 @@ class RunningExecutor:
             match = READY.search(self.stdout)
             return match.group(1) if match else None
 
-        self.name = wait_for(ready, timeout, what="the executor to be ready")
+        self.name = wait_until(ready, timeout, "the executor to be ready")
         return self
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
@@ -126,7 +112,7 @@ def wait_state(client: Colonies, process: Process | str, prvkey: str, states: Se
         current = client.get_process(processid, prvkey)
         return current if current.state in states else None
 
-    return wait_for(reached, timeout, what=f"process {processid[:8]} to reach state {list(states)}")
+    return wait_until(reached, timeout, f"process {processid[:8]} to reach state {list(states)}")
 
 
 def log_text(client: Colonies, colonyname: str, processid: str, prvkey: str) -> tuple[str, int]:

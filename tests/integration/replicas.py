@@ -7,18 +7,17 @@ starts must be stopped by the test's fixture (:meth:`Replica.kill` is idempotent
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pycolonies import Colonies, crypto
+from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 HOST = "127.0.0.1"
@@ -32,18 +31,6 @@ def cli_env(**overrides: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(overrides)
     return env
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def http_status(url: str, timeout: float = 3.0) -> int | None:
@@ -109,13 +96,13 @@ class Replica:
         return Colonies(self.host, self.port, timeout=timeout)
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while self.health() != 200:
-            if not self.alive:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.output}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} not healthy after {timeout:.0f} s:\n{self.output}")
-            time.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # a timeout is reported below, with the output
+            wait_until(lambda: not self.alive or self.health() == 200, timeout, f"{self.name} to be healthy",
+                       interval=0.1)
+        if not self.alive:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.output}")
+        if self.health() != 200:
+            raise AssertionError(f"{self.name} not healthy after {timeout:.0f} s:\n{self.output}")
 
     def kill(self) -> None:
         """SIGKILL (no clean shutdown) and reap; a no-op if already gone."""

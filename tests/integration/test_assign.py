@@ -20,8 +20,13 @@ from pycolonies import (
     crypto,
     wire,
 )
+from server.app import SERVICES
+from server.scheduler.wakeups import Wakeups
 from server.testing import ServerThread
 from tests.conftest import ColonyEnv, make_colony
+from tests.support import wait_until
+
+WAIT_S = 20.0  # only a guard against a hang: the waits below end as soon as the state is reached
 
 
 def spec(colony: ColonyEnv, **overrides: Any) -> dict[str, Any]:
@@ -34,6 +39,19 @@ def spec(colony: ColonyEnv, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def wakeups_of(server: ServerThread) -> Wakeups:
+    """The server's long-poll waiter registry (who waits for a wake-up, hand-offs so far)."""
+    return server.app[SERVICES].wakeups
+
+
+def wait_for_waiters(server: ServerThread, colonyname: str, executortype: str, count: int) -> None:
+    """Wait until ``count`` assign calls of (colony, executortype) wait for a wake-up: they have
+    looked, found nothing, and only a submit (or their timeout) can end them now."""
+    wakeups = wakeups_of(server)
+    wait_until(lambda: wakeups.waiting(colonyname, executortype) == count, WAIT_S,
+               f"{count} assign call(s) of {colonyname}/{executortype} to wait")
 
 
 class AssignThread(threading.Thread):
@@ -62,7 +80,7 @@ class AssignThread(threading.Thread):
 def test_long_poll_returns_promptly_when_a_process_is_submitted(colony: ColonyEnv) -> None:
     waiter = AssignThread(colony, timeout=30)
     waiter.start()
-    time.sleep(0.5)
+    wait_for_waiters(colony.server, colony.colonyname, colony.executortype, 1)
     assert waiter.is_alive(), f"assign returned before any process existed: {waiter.error!r}"
     submitted = colony.client.submit_func_spec(spec(colony), colony.user_prvkey)
     waiter.join(25)
@@ -79,7 +97,7 @@ def test_long_poll_ignores_work_for_another_executortype(colony: ColonyEnv) -> N
     colony.add_executor("gpu-1", "gpu")
     waiter = AssignThread(colony, timeout=2)
     waiter.start()
-    time.sleep(0.3)
+    wait_for_waiters(colony.server, colony.colonyname, colony.executortype, 1)
     other = colony.client.submit_func_spec(spec(colony, conditions={
         "colonyname": colony.colonyname, "executortype": "gpu"}), colony.user_prvkey)
     waiter.join(20)
@@ -234,7 +252,7 @@ def test_executor_never_gets_another_colonys_process(colony: ColonyEnv) -> None:
     # A waiting executor of colony A is not handed B's new work either.
     waiter = AssignThread(colony, timeout=2)
     waiter.start()
-    time.sleep(0.3)
+    wait_for_waiters(colony.server, colony.colonyname, colony.executortype, 1)
     second = colony.client.submit_func_spec(spec(other), other.user_prvkey)
     waiter.join(20)
     assert isinstance(waiter.error, NotFoundError), repr(waiter.error or waiter.result)
@@ -247,7 +265,9 @@ def test_async_client_submit_assign_close(colony: ColonyEnv) -> None:
     async def scenario() -> None:
         async with AsyncColonies(colony.server.host, colony.server.port) as sdk:
             waiter = asyncio.create_task(sdk.assign(colony.colonyname, 20, colony.executor_prvkey))
-            await asyncio.sleep(0.3)
+            # Polled in a thread, so this loop goes on sending the assign meanwhile.
+            await asyncio.to_thread(
+                wait_for_waiters, colony.server, colony.colonyname, colony.executortype, 1)
             assert not waiter.done()
             submitted = await sdk.submit_func_spec(spec(colony, args=[{"x": 1.5}]), colony.user_prvkey)
             assert submitted.state == wire.WAITING
@@ -290,7 +310,7 @@ def test_long_polls_do_not_hold_database_connections(database: str) -> None:
         threads = [threading.Thread(target=poll, args=(key,)) for key in keys]
         for thread in threads:
             thread.start()
-        time.sleep(0.5)  # all four are waiting now
+        wait_for_waiters(server, env.colonyname, env.executortype, 4)
         submitted = {client.submit_func_spec(spec(env), env.user_prvkey).processid for _ in range(4)}
         for thread in threads:
             thread.join(30)
@@ -303,10 +323,11 @@ def test_a_wake_up_reaches_the_eligible_waiter_behind_an_ineligible_one(colony: 
     targeted_key = colony.add_executor("targeted")
     first = AssignThread(colony, 20)  # executor-1, waiting first, not targeted
     first.start()
-    time.sleep(0.3)
+    wait_for_waiters(colony.server, colony.colonyname, colony.executortype, 1)
     second = AssignThread(colony, 20, targeted_key)
     second.start()
-    time.sleep(0.3)
+    wait_for_waiters(colony.server, colony.colonyname, colony.executortype, 2)
+    handoffs = wakeups_of(colony.server).handoffs
     started = time.monotonic()
     submitted = colony.client.submit_func_spec(
         spec(colony, conditions={"colonyname": colony.colonyname, "executortype": colony.executortype,
@@ -318,6 +339,8 @@ def test_a_wake_up_reaches_the_eligible_waiter_behind_an_ineligible_one(colony: 
     assert second.result is not None and second.result.processid == submitted.processid
     assert time.monotonic() - started < 10, "the targeted executor waited for its own timeout"
     assert first.is_alive(), "the untargeted executor keeps waiting"
+    # The wake-up went to the longest waiter, which passed it on: the hand-off is what ended the wait.
+    assert wakeups_of(colony.server).handoffs == handoffs + 1
     colony.client.submit_func_spec(spec(colony), colony.user_prvkey)  # release the first waiter
     first.join(15)
     assert first.result is not None

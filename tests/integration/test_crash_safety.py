@@ -43,7 +43,8 @@ from pycolonies.models import Process
 from server.embedded import EmbeddedPostgres, free_port
 from server.testing import ServerThread
 from tests.conftest import ColonyEnv, make_colony
-from tests.integration.replicas import HOST, Replica, cli_env, http_status, wait_until
+from tests.integration.replicas import HOST, Replica, cli_env, http_status
+from tests.support import wait_until
 
 FUNCNAME = "work"
 

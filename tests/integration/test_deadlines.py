@@ -11,17 +11,22 @@ is refused. A requeued process wakes long-polling executors.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 
 from pycolonies import Colonies, ColoniesServerError, NotFoundError, crypto, wire
 from pycolonies.models import Process
+from server.app import SERVICES
+from server.scheduler import deadlines
 from tests.conftest import ColonyEnv
+from tests.support import wait_until
 
 SWEEP_SLACK = 4.0  # how long after a deadline the sweeper may take on a loaded machine ("about a second")
 EXEC_ERROR = "Maximum execution time"
@@ -48,17 +53,33 @@ def get(colony: ColonyEnv, processid: str) -> Process:
 def wait_for(colony: ColonyEnv, processid: str, done: Callable[[Process], bool], timeout: float,
              what: str) -> Process:
     """Poll the process until ``done(process)``; fail (showing its last state) after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        process = get(colony, processid)
-        if done(process):
-            return process
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.1f} s waiting for {what}; process is in state {process.state} "
-                f"with retries={process.retries}, errors={process.errors}"
-            )
-        time.sleep(0.05)
+    last: list[Process] = []
+
+    def reached() -> Process | None:
+        last[:] = [get(colony, processid)]
+        return last[0] if done(last[0]) else None
+
+    try:
+        return wait_until(reached, timeout, what)
+    except AssertionError as exc:
+        process = last[0]
+        raise AssertionError(f"{exc}; process is in state {process.state} with retries={process.retries}, "
+                             f"errors={process.errors}") from None
+
+
+NOTHING_SWEPT = {"requeued_queues": 0, "failed_leases": 0, "failed_waits": 0}
+
+
+def sweep_now(colony: ColonyEnv) -> dict[str, int]:
+    """One pass of the deadline sweeper, run here (the server's own sweeper runs on as well)."""
+    async def once() -> dict[str, int]:
+        con = await asyncpg.connect(colony.server.dsn)
+        try:
+            return await deadlines.sweep(con)
+        finally:
+            await con.close()
+
+    return asyncio.run(once())
 
 
 def left_running(colony: ColonyEnv, processid: str, maxexectime: float) -> Process:
@@ -195,7 +216,8 @@ def test_zero_and_minus_1_mean_no_limit(colony: ColonyEnv) -> None:
     assert {p.processid for p in assigned} == {p.processid for p in running}
     assert all(p.execdeadline is None for p in assigned)
     assert all(p.waitdeadline is None for p in waiting)
-    time.sleep(2.5)  # many sweeps; nothing may expire
+    for _ in range(3):  # passes of the sweeper at any time: nothing may expire
+        assert sweep_now(colony) == NOTHING_SWEPT
     for process in running:
         now = get(colony, process.processid)
         assert (now.state, now.retries, now.errors) == (wire.RUNNING, 0, []), now
@@ -251,7 +273,8 @@ def test_a_close_before_the_deadline_succeeds_and_stays_closed(colony: ColonyEnv
     assigned = assign(colony)
     assert assigned.execdeadline is not None
     colony.client.close(submitted.processid, ["in time"], colony.executor_prvkey)
-    sleep_past(assigned.execdeadline, margin=0.75)  # several sweeps after the old deadline
+    sleep_past(assigned.execdeadline)
+    assert sweep_now(colony) == NOTHING_SWEPT  # a pass after the old deadline leaves it alone
     done = get(colony, submitted.processid)
     assert (done.state, done.retries, done.output, done.errors) == (wire.SUCCESS, 0, ["in time"], [])
 
@@ -286,7 +309,9 @@ def test_a_requeued_process_wakes_a_long_polling_executor(colony: ColonyEnv) -> 
     started = time.monotonic()
     poller = LongPoll(colony, second_prvkey, timeout=25)
     poller.start()
-    time.sleep(0.3)
+    wakeups = colony.server.app[SERVICES].wakeups
+    wait_until(lambda: wakeups.waiting(colony.colonyname, colony.executortype) == 1 or not poller.is_alive(),
+               1 + SWEEP_SLACK, "the long-poll to wait")
     assert poller.is_alive(), f"the long-poll returned before any work was ready: {poller.error!r}"
     poller.join(1 + SWEEP_SLACK + 3)
     assert not poller.is_alive(), "the long-poll was not woken by the requeue"

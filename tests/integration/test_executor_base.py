@@ -29,10 +29,10 @@ from tests.executors.harness import (
     executor_env,
     log_text,
     submit,
-    wait_for,
     wait_state,
 )
 from tests.executors.toy_executor import ToyExecutor
+from tests.support import wait_until
 
 StartToy = Callable[..., RunningExecutor]
 
@@ -92,7 +92,7 @@ def test_register_run_close_fail_and_log(colony: ColonyEnv, start_toy: StartToy)
     assert lines[300].startswith("x" * 8192) and lines[300].endswith("[11808 more characters cut]")
     assert entries < 30, "lines arriving together go out as one log entry"
 
-    wait_for(lambda: toy.stderr.count(": succeeded in") == 2, 10, what="one log line per success")
+    wait_until(lambda: toy.stderr.count(": succeeded in") == 2, 10, "one log line per success")
     assert f"{echo.processid[:8]} echo: succeeded in" in toy.stderr
     assert f"{failed.processid[:8]} fail: failed in" in toy.stderr and "no luck" in toy.stderr
     toy.signal(signal.SIGTERM)
@@ -123,9 +123,9 @@ def test_cancel_stops_the_work_unclosed(colony: ColonyEnv, start_toy: StartToy, 
     toy = start_toy()
     marker = tmp_path / "ticks.txt"
     process = run(colony, "sleep", 60, marker=str(marker))
-    wait_for(lambda: marker.exists() and marker.read_text().count("tick") >= 3, what="the work to start")
+    wait_until(lambda: marker.exists() and marker.read_text().count("tick") >= 3, 30, "the work to start")
     colony.client.cancel_process(process.processid, colony.user_prvkey)
-    wait_for(lambda: "the process was cancelled" in toy.stderr, 10, what="the executor to notice")
+    wait_until(lambda: "the process was cancelled" in toy.stderr, 10, "the executor to notice")
     ticks = marker.read_text().count("tick")
     time.sleep(0.3)
     assert marker.read_text().count("tick") == ticks, "the work stopped"
@@ -145,7 +145,7 @@ def test_heartbeats_during_a_long_process(colony: ColonyEnv, start_toy: StartToy
         return datetime.fromisoformat(executor["lastheardfromtime"].replace("Z", "+00:00"))
 
     first = heard()
-    wait_for(lambda: heard() > first, 5, what="lastheardfromtime to advance while the process runs")
+    wait_until(lambda: heard() > first, 5, "lastheardfromtime to advance while the process runs")
     assert state(colony, process.processid) == wire.RUNNING
     assert wait_state(colony.client, process, colony.user_prvkey).state == wire.SUCCESS
 
@@ -154,7 +154,7 @@ def test_backs_off_and_reconnects_after_a_server_restart(colony: ColonyEnv, star
     toy = start_toy()
     first = colony.server
     first.stop()
-    wait_for(lambda: "unreachable" in toy.stderr, 15, what="the executor to notice the outage")
+    wait_until(lambda: "unreachable" in toy.stderr, 15, "the executor to notice the outage")
     time.sleep(1.5)  # a few retries while the server is down
     second = ServerThread(first.dsn, port=first.port, server_prvkey=first.server_prvkey).start()
     try:
@@ -190,11 +190,11 @@ def test_sigterm_gives_unfinished_work_back(
     gate = tmp_path / "gate"
     toy = start_toy("--grace", "0.5" if how == "grace" else "60")
     process = run(colony, "block", str(gate))
-    wait_for(Path(f"{gate}.started").exists, what="the work to start")
+    wait_until(Path(f"{gate}.started").exists, 30, "the work to start")
     started = time.monotonic()
     toy.signal(signal.SIGTERM)
     if how == "second-signal":
-        wait_for(lambda: "SIGTERM: stopping" in toy.stderr, 10)
+        wait_until(lambda: "SIGTERM: stopping" in toy.stderr, 10, "the executor to log the SIGTERM")
         toy.signal(signal.SIGINT)
     assert toy.wait_exit(30) == 0
     assert time.monotonic() - started < 10
@@ -259,9 +259,10 @@ async def test_in_process_run_and_stop(colony: ColonyEnv) -> None:
     toy = ToyExecutor(config, announce=announced.append)
     task = asyncio.create_task(toy.run())
     async with AsyncColonies(colony.server.host, colony.server.port) as client:
-        while not any("ready" in line for line in announced):
-            assert not task.done(), task
-            await asyncio.sleep(0.02)
+        # Polled in a thread, so this loop goes on running the executor meanwhile.
+        await asyncio.to_thread(wait_until, lambda: task.done() or any("ready" in line for line in announced),
+                                30, "the executor to announce it is ready")
+        assert not task.done(), task
         spec = {"funcname": "echo", "args": ["in process"], "maxexectime": -1,
                 "conditions": {"colonyname": colony.colonyname, "executortype": "toy"}}
         process = await client.submit_func_spec(spec, colony.user_prvkey)

@@ -24,7 +24,7 @@ from server.limits import RequestBodies
 from server.realtime.endpoint import PubSubEndpoint
 from server.testing import ServerThread
 from tests.conftest import make_colony
-from tests.integration.replicas import wait_until
+from tests.support import wait_until
 
 MIB = 1024 * 1024
 WAIT_S = 10.0  # upper bound for what the server should do within a fraction of it

@@ -33,7 +33,7 @@ from server.realtime.endpoint import MAX_SUBSCRIPTIONS, PubSubEndpoint
 from server.realtime.listener import APPLICATION_NAME
 from server.testing import ServerThread
 from tests.conftest import ColonyEnv, make_colony
-from tests.integration.replicas import wait_until
+from tests.support import wait_until
 
 FRAME_TIMEOUT = 10.0
 

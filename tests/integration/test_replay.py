@@ -16,7 +16,7 @@ from server.store import seen_requests
 from server.testing import ServerThread
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
-from tests.integration.replicas import wait_until
+from tests.support import wait_until
 
 
 def _send(url: str, envelope: dict[str, str]) -> tuple[int, dict]:

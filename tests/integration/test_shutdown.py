@@ -8,8 +8,10 @@ import time
 import pytest
 
 from pycolonies import Colonies, ColoniesServerError
+from server.app import SERVICES
 from server.testing import ServerThread
 from tests.conftest import make_colony
+from tests.support import wait_until
 
 
 def test_shutdown_releases_long_polls_with_503(database: str) -> None:
@@ -30,7 +32,9 @@ def test_shutdown_releases_long_polls_with_503(database: str) -> None:
 
             poller = threading.Thread(target=long_poll)
             poller.start()
-            time.sleep(0.5)  # let the assign reach its wait
+            wakeups = server.app[SERVICES].wakeups
+            wait_until(lambda: wakeups.waiting(env.colonyname, env.executortype) == 1, 20,
+                       "the assign to reach its wait")
             assert poller.is_alive(), "the assign should be long-polling"
     finally:
         started = time.monotonic()

@@ -16,7 +16,8 @@ import pytest
 from executors.config import ConfigError
 from executors.isolation import IsolationError, IsolationSettings, resolve
 from executors.python_runner import worker_env
-from tests.executors.harness import shared_dir, wait_for
+from tests.executors.harness import shared_dir
+from tests.support import wait_until
 
 LOOK = """
 import json, os, sys
@@ -101,7 +102,7 @@ def test_nothing_the_worker_started_outlives_it(launcher: list[str]) -> None:
                 continue
         return found
 
-    wait_for(lambda: not sleepers(), 10, what="the left-behind process to be killed")
+    wait_until(lambda: not sleepers(), 10, "the left-behind process to be killed")
 
 
 def test_settings_are_checked() -> None:

@@ -23,6 +23,7 @@ from executors.python_runner import (
 from executors.python_worker import Refused, to_output
 from pycolonies import func_spec
 from pycolonies.models import FuncSpec, Process
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = "tests.executors.sample_functions"
@@ -82,11 +83,10 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-async def gone(*pids: int) -> bool:
-    deadline = time.monotonic() + 5
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return not any(alive(pid) for pid in pids)
+async def wait_gone(*pids: int) -> None:
+    """Wait until every one of ``pids`` has exited (polled in a thread: the event loop runs on)."""
+    await asyncio.to_thread(wait_until, lambda: not any(alive(pid) for pid in pids), 5,
+                            f"processes {pids} to exit")
 
 
 # --- the tutorial's functions, shipped as func_spec ships them (their source) ------------------
@@ -309,7 +309,7 @@ async def test_timeout_kills_the_worker_and_its_children() -> None:
     assert time.monotonic() - started < 5
     assert "killed" in caught.value.message
     pids = [int(pid) for pid in lines.lines[0].split()]
-    assert await gone(*pids)
+    await wait_gone(*pids)
 
 
 async def test_cancellation_kills_the_worker_and_reraises() -> None:
@@ -331,7 +331,7 @@ async def test_cancellation_kills_the_worker_and_reraises() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await gone(*pids)
+    await wait_gone(*pids)
 
 
 async def test_a_failing_output_callback_kills_the_worker_and_propagates() -> None:
@@ -344,7 +344,7 @@ async def test_a_failing_output_callback_kills_the_worker_and_propagates() -> No
 
     with pytest.raises(RuntimeError, match="log forwarding broke"):
         await asyncio.wait_for(run_process(shipped(source, "f"), CODE, CLIENT, on_line), 10)
-    assert await gone(*pids)
+    await wait_gone(*pids)
 
 
 async def test_finished_worker_leaves_no_zombie_or_orphan() -> None:
@@ -355,7 +355,7 @@ async def test_finished_worker_leaves_no_zombie_or_orphan() -> None:
         "    return [os.getpid(), child.pid]\n"
     )
     output = await run(shipped(source, "leave_behind"))
-    assert await gone(*output[0])
+    await wait_gone(*output[0])
 
 
 async def test_worker_interpreter_that_cannot_start() -> None:

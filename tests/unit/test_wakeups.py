@@ -45,3 +45,18 @@ async def test_wake_all_reaches_everyone_and_starts_a_new_generation() -> None:
         wakeups.wake_all()
         assert looking.event.is_set() and idle.event.is_set()
         assert wakeups.generation("c", "t") == 1 and wakeups.generation("c", "u") == 1
+
+
+async def test_waiting_counts_idle_waiters_and_hand_offs_are_counted() -> None:
+    wakeups = Wakeups("postgresql://unused")
+    assert wakeups.waiting("c", "t") == 0
+    with wakeups.waiter("c", "t") as giver, wakeups.waiter("c", "t") as taker:
+        assert wakeups.waiting("c", "t") == 0  # registered, still looking
+        giver.looked, taker.looked = 5, 4
+        taker.idle = True
+        assert wakeups.waiting("c", "t") == 1 and wakeups.waiting("c", "u") == 0
+        wakeups.hand_off("c", "t", giver)
+        assert taker.event.is_set() and wakeups.handoffs == 1
+        wakeups.hand_off("c", "t", giver)  # nobody left to take it: not counted
+        assert wakeups.handoffs == 1
+    assert wakeups.waiting("c", "t") == 0
