@@ -32,7 +32,7 @@ from tests.compat.test_public_client import (
     _run_step,
 )
 from tests.conftest import ColonyEnv
-from tests.executors.harness import wait_for
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -168,7 +168,7 @@ def sdk_executor(sdk_venv: Path, workdir: Path, colony: ColonyEnv, tmp_path: Pat
             assert proc.poll() is None, (stdout.read_text(), stderr.read_text())
             return READY.search(stdout.read_text(errors="replace")) is not None
 
-        wait_for(ready, 60.0, what="the executor to be ready")
+        wait_until(ready, 60.0, "the executor to be ready")
         yield stdout
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, stderr.read_text()
