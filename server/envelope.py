@@ -48,8 +48,8 @@ def parse_envelope(raw: bytes | str, use_msgpack: bool = False) -> dict[str, str
             envelope[key] = ""
         elif not isinstance(value, str):
             raise BadRequest(f"Bad request, envelope field {key} must be a string")
-        elif text_problem(value):
-            raise BadRequest(f"Bad request, envelope field {key} {text_problem(value)}")
+        elif problem := text_problem(value):
+            raise BadRequest(f"Bad request, envelope field {key} {problem}")
     return envelope
 
 

@@ -66,15 +66,10 @@ def load_json(raw: bytes | str) -> Any:
         except _Found as found:
             raise JsonRejected(_join(found.parts), found.problem) from None
     elif check_strings and isinstance(data, str):
-        problem = _bad_text(data)
+        problem = text_problem(data)
         if problem:
             raise JsonRejected("", problem)
     return data
-
-
-def text_problem(value: str) -> str:
-    """Why ``value`` cannot be stored as text ("" when it can)."""
-    return _bad_text(value)
 
 
 def printable(text: str) -> str:
@@ -113,13 +108,13 @@ def _check(value: dict | list, depth: int, check_strings: bool) -> None:
     for key, item in items:
         try:
             if check_strings and isinstance(key, str):
-                problem = _bad_text(key)
+                problem = text_problem(key)
                 if problem:
                     raise _Found(f"(a key) {problem}")
             if isinstance(item, dict | list):
                 _check(item, depth + 1, check_strings)
             elif check_strings and isinstance(item, str):
-                problem = _bad_text(item)
+                problem = text_problem(item)
                 if problem:
                     raise _Found(problem)
         except _Found as found:
@@ -127,11 +122,12 @@ def _check(value: dict | list, depth: int, check_strings: bool) -> None:
             raise
 
 
-def _bad_text(value: str) -> str:
-    if value.isascii():
-        return "contains a NUL character (\\u0000)" if "\x00" in value else ""
+def text_problem(value: str) -> str:
+    """Why ``value`` cannot be stored as text ("" when it can)."""
     if "\x00" in value:
         return "contains a NUL character (\\u0000)"
+    if value.isascii():
+        return ""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
