@@ -33,7 +33,6 @@ class ServerThread:
     def __post_init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self.serving: Serving | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -76,20 +75,19 @@ class ServerThread:
             return
         self._started.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.run_until_complete(self.serving.stop())
         self._loop.close()
 
     async def _start(self) -> None:
         config = self.config()
         self.serving = await start_serving(create_app(config, self.dsn), config)
-        self._runner = self.serving.runner
 
     @property
     def app(self) -> web.Application:
         """The running aiohttp application (its services, endpoints and limits' bookkeeping)."""
-        if self._runner is None:
+        if self.serving is None:
             raise RuntimeError("the test server is not running")
-        return self._runner.app
+        return self.serving.runner.app
 
     @property
     def connections(self) -> ConnectionGuard:

@@ -42,7 +42,7 @@ FRAME_TIMEOUT = 10.0
 
 
 def pubsub_of(server: ServerThread) -> PubSubEndpoint:
-    runner = server._runner  # the in-process server's aiohttp runner
+    runner = server.serving.runner  # the in-process server's aiohttp runner
     assert runner is not None
     return runner.app[PUBSUB]
 
