@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pycolonies.models import Attribute
 from server.store import Executor as Db
+from server.store import queries
+
+SQL = queries.load("attributes")
 
 
 async def add(db: Db, attribute: Attribute) -> bool:
     status = await db.execute(
-        "INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type, "
-        "key, value) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        SQL["add"],
         attribute.attributeid,
         attribute.targetid,
         attribute.targetcolonyname,
@@ -22,13 +24,7 @@ async def add(db: Db, attribute: Attribute) -> bool:
 
 
 async def get(db: Db, attribute_id: str) -> Attribute | None:
-    row = await db.fetchrow(
-        """SELECT a.attribute_id, a.target_id, a.colony_name, a.processgraph_id, a.attribute_type,
-                  a.key, a.value, p.state
-             FROM attributes a JOIN processes p ON p.process_id = a.target_id
-            WHERE a.attribute_id = $1""",
-        attribute_id,
-    )
+    row = await db.fetchrow(SQL["get"], attribute_id)
     if row is None:
         return None
     return Attribute(

@@ -10,20 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pycolonies import wire
 from server.domain import graph_plan
 from server.store import Executor as Db
-from server.store import graphs as graph_store
+from server.store import queries
 
-COLUMNS = """c.cron_id, c.colony_name, c.name, c.cron_expression, c.interval_s, c.random, c.next_run,
-    c.last_run, c.workflow_spec, c.prev_processgraph_id, c.wait_for_prev_processgraph, c.initiator_id,
-    c.initiator_name"""
-
-# The cron's previous graph exists and has not ended (it is WAITING or RUNNING; SUCCESS, FAILED
-# and CANCELLED have ended).
-PREVIOUS_ACTIVE = f"""EXISTS (SELECT 1 FROM processgraphs g
-    WHERE g.processgraph_id = c.prev_processgraph_id
-      AND ({graph_store.EFFECTIVE_STATE}) IN ({wire.WAITING}, {wire.RUNNING}))"""
+SQL = queries.load("crons")
 
 
 async def insert(
@@ -43,28 +34,22 @@ async def insert(
 ) -> Any:
     """The new cron's row, or None if the colony already has a cron with this name."""
     return await db.fetchrow(
-        f"""INSERT INTO crons AS c (cron_id, colony_name, name, cron_expression, interval_s, random, next_run,
-                                    workflow_spec, wait_for_prev_processgraph, initiator_id, initiator_name)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            ON CONFLICT (colony_name, name) DO NOTHING
-            RETURNING {COLUMNS}""",
+        SQL["insert"],
         cron_id, colony_name, name, cron_expression, interval_s, random, next_run, workflow_spec,
         wait_for_prev, initiator_id, initiator_name,
     )
 
 
 async def get_row(db: Db, cron_id: str) -> Any:
-    return await db.fetchrow(f"SELECT {COLUMNS} FROM crons c WHERE c.cron_id = $1", cron_id)
+    return await db.fetchrow(SQL["get"], cron_id)
 
 
 async def list_for_colony(db: Db, colony_name: str, count: int) -> list[Any]:
-    return await db.fetch(
-        f"SELECT {COLUMNS} FROM crons c WHERE c.colony_name = $1 ORDER BY c.name LIMIT $2", colony_name, count
-    )
+    return await db.fetch(SQL["list_for_colony"], colony_name, count)
 
 
 async def remove(db: Db, cron_id: str) -> bool:
-    return await db.fetchval("DELETE FROM crons WHERE cron_id = $1 RETURNING true", cron_id) is not None
+    return await db.fetchval(SQL["remove"], cron_id) is not None
 
 
 # -- firing ---------------------------------------------------------------------------------------
@@ -73,30 +58,20 @@ async def remove(db: Db, cron_id: str) -> bool:
 async def due_ids(db: Db, limit: int) -> list[str]:
     """Crons whose next run has passed (or was never computed) and that are not blocked by an
     active previous graph, most overdue first."""
-    rows = await db.fetch(
-        f"""SELECT c.cron_id FROM crons c
-             WHERE (c.next_run IS NULL OR c.next_run <= clock_timestamp())
-               AND NOT (c.wait_for_prev_processgraph AND {PREVIOUS_ACTIVE})
-             ORDER BY c.next_run NULLS FIRST, c.cron_id LIMIT $1""",
-        limit,
-    )
+    rows = await db.fetch(SQL["due_ids"], limit)
     return [r["cron_id"] for r in rows]
 
 
 async def lock(db: Db, cron_id: str, *, skip_locked: bool) -> Any:
     """Lock the cron for the rest of the transaction: its row plus ``now`` (the database clock);
     None if it is gone (or, with ``skip_locked``, being fired elsewhere)."""
-    return await db.fetchrow(
-        f"""SELECT {COLUMNS}, clock_timestamp() AS now FROM crons c WHERE c.cron_id = $1
-               FOR UPDATE OF c{" SKIP LOCKED" if skip_locked else ""}""",
-        cron_id,
-    )
+    return await db.fetchrow(SQL["lock_if_free"] if skip_locked else SQL["lock"], cron_id)
 
 
 async def previous_active(db: Db, cron_id: str) -> bool:
     """Whether the (locked) cron's previous graph has not ended. A statement of its own after the
     lock, so it sees a graph that the transaction it waited for has just created."""
-    return bool(await db.fetchval(f"SELECT {PREVIOUS_ACTIVE} FROM crons c WHERE c.cron_id = $1", cron_id))
+    return bool(await db.fetchval(SQL["previous_active"], cron_id))
 
 
 async def leaf_outputs(db: Db, graph_id: str) -> list[Any]:
@@ -104,19 +79,10 @@ async def leaf_outputs(db: Db, graph_id: str) -> list[Any]:
     the graph lists its processes (depth first from the roots); [] if the graph is gone."""
     if not graph_id:
         return []
-    roots = await db.fetchval(
-        "SELECT root_process_ids FROM processgraphs WHERE processgraph_id = $1", graph_id
-    )
+    roots = await db.fetchval(SQL["graph_roots"], graph_id)
     if roots is None:
         return []
-    rows = await db.fetch(
-        """SELECT p.process_id, p.output,
-                  (SELECT coalesce(array_agg(e.child_id ORDER BY e.edge_id), '{}') FROM process_edges e
-                    WHERE e.parent_id = p.process_id) AS children
-             FROM processes p WHERE p.processgraph_id = $1
-            ORDER BY p.priority_time, p.process_id""",
-        graph_id,
-    )
+    rows = await db.fetch(SQL["graph_outputs"], graph_id)
     by_id = {r["process_id"]: r for r in rows}
     order = graph_plan.reachable_order(roots, {pid: list(r["children"]) for pid, r in by_id.items()})
     reached = set(order)
@@ -130,14 +96,8 @@ async def leaf_outputs(db: Db, graph_id: str) -> list[Any]:
 
 
 async def record_run(db: Db, cron_id: str, *, ran_at: datetime, next_run: datetime, graph_id: str) -> Any:
-    return await db.fetchrow(
-        f"""UPDATE crons c SET last_run = $2, next_run = $3, prev_processgraph_id = $4 WHERE c.cron_id = $1
-            RETURNING {COLUMNS}""",
-        cron_id, ran_at, next_run, graph_id,
-    )
+    return await db.fetchrow(SQL["record_run"], cron_id, ran_at, next_run, graph_id)
 
 
 async def reschedule(db: Db, cron_id: str, next_run: datetime | None) -> Any:
-    return await db.fetchrow(
-        f"UPDATE crons c SET next_run = $2 WHERE c.cron_id = $1 RETURNING {COLUMNS}", cron_id, next_run
-    )
+    return await db.fetchrow(SQL["reschedule"], cron_id, next_run)

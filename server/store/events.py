@@ -1,7 +1,8 @@
 """Process state-change events, published with PostgreSQL NOTIFY inside the changing statement.
 
-Every statement that moves a process into a state publishes one notification on ``CHANNEL`` per
-changed row, so it is delivered exactly when (and only if) the change commits, to every replica.
+Every statement that moves a process into a state calls the SQL function
+``notify_process_changed`` (migration 0005) once per changed row, which notifies ``CHANNEL``, so
+the event is delivered exactly when (and only if) the change commits, to every replica.
 Realtime subscriptions (``/pubsub``) listen to it. The payload is
 ``<processid>\\x1f<state>\\x1f<colony>\\x1f<executortype>``.
 """
@@ -10,17 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHANNEL = "colonies_process"
+CHANNEL = "colonies_process"  # as notify_process_changed sends it
 _SEP = "\x1f"
-
-
-def notify_sql(alias: str) -> str:
-    """A ``pg_notify(...)`` call announcing the row ``alias`` (with process_id, state, colony_name
-    and executor_type columns); select it once per changed row, in a CTE that the statement uses."""
-    return (
-        f"pg_notify('{CHANNEL}', concat_ws(chr(31), {alias}.process_id, {alias}.state::text, "
-        f"{alias}.colony_name, {alias}.executor_type))"
-    )
 
 
 @dataclass(frozen=True)

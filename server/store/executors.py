@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from pycolonies import wire
 from pycolonies.models import Allocations, Capabilities, Executor
 from server.store import Executor as Db
+from server.store import queries
 
-_COLUMNS = (
-    "colony_name, name, executor_id, executor_type, state, require_func_reg, commission_time, "
-    "last_heard_from, location_name, capabilities, allocations"
-)
+SQL = queries.load("executors")
 
 
 def _executor(row) -> Executor:
@@ -39,20 +37,7 @@ class AddResult:
 async def add(db: Db, executor: Executor) -> AddResult:
     """Register as PENDING. A name whose executor is UNREGISTERED is re-used in place."""
     row = await db.fetchrow(
-        f"""
-        INSERT INTO executors (colony_name, name, executor_id, executor_type, state, require_func_reg,
-                               commission_time, location_name, capabilities, allocations)
-        SELECT $1, $2, $3, $4, 0, $5, now(), $6, $7, $8
-        WHERE NOT EXISTS (SELECT 1 FROM executors
-                          WHERE colony_name = $1 AND executor_id = $3 AND name <> $2 AND state <> 3)
-        ON CONFLICT (colony_name, name) DO UPDATE
-            SET executor_id = EXCLUDED.executor_id, executor_type = EXCLUDED.executor_type, state = 0,
-                require_func_reg = EXCLUDED.require_func_reg, commission_time = now(),
-                last_heard_from = NULL, location_name = EXCLUDED.location_name,
-                capabilities = EXCLUDED.capabilities, allocations = EXCLUDED.allocations
-            WHERE executors.state = 3
-        RETURNING {_COLUMNS}
-        """,
+        SQL["add"],
         executor.colonyname,
         executor.executorname,
         executor.executorid,
@@ -69,52 +54,32 @@ async def add(db: Db, executor: Executor) -> AddResult:
 
 
 async def get(db: Db, colony_name: str, name: str) -> Executor | None:
-    row = await db.fetchrow(
-        f"SELECT {_COLUMNS} FROM executors WHERE colony_name = $1 AND name = $2", colony_name, name
-    )
+    row = await db.fetchrow(SQL["get"], colony_name, name)
     return _executor(row) if row else None
 
 
 async def get_by_id(db: Db, colony_name: str, executor_id: str) -> Executor | None:
-    row = await db.fetchrow(
-        f"SELECT {_COLUMNS} FROM executors WHERE colony_name = $1 AND executor_id = $2 "
-        "ORDER BY state = 3, name LIMIT 1",
-        colony_name,
-        executor_id,
-    )
+    row = await db.fetchrow(SQL["get_by_id"], colony_name, executor_id)
     return _executor(row) if row else None
 
 
 async def list_for_colony(db: Db, colony_name: str) -> list[Executor]:
-    rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM executors WHERE colony_name = $1 ORDER BY name", colony_name
-    )
+    rows = await db.fetch(SQL["list_for_colony"], colony_name)
     return [_executor(r) for r in rows]
 
 
 async def set_state(db: Db, colony_name: str, name: str, state: int) -> bool:
     """Approve or reject a registered executor; an UNREGISTERED one must be registered again."""
-    status = await db.execute(
-        "UPDATE executors SET state = $3 "
-        f"WHERE colony_name = $1 AND name = $2 AND state <> {wire.UNREGISTERED}",
-        colony_name,
-        name,
-        state,
-    )
+    status = await db.execute(SQL["set_state"], colony_name, name, state)
     return status.endswith(" 1")
 
 
 async def unregister(db: Db, colony_name: str, name: str) -> Executor | None:
     """Soft delete: state UNREGISTERED and its functions removed. Returns the executor as it was."""
-    row = await db.fetchrow(
-        f"""UPDATE executors SET state = {wire.UNREGISTERED} WHERE colony_name = $1 AND name = $2
-            RETURNING {_COLUMNS}""",
-        colony_name,
-        name,
-    )
+    row = await db.fetchrow(SQL["unregister"], colony_name, name)
     if not row:
         return None
-    await db.execute("DELETE FROM functions WHERE colony_name = $1 AND executor_name = $2", colony_name, name)
+    await db.execute(SQL["remove_functions"], colony_name, name)
     return _executor(row)
 
 
@@ -132,20 +97,7 @@ class Member:
 
 async def find_member(db: Db, colony_name: str, signer_id: str) -> list[Member]:
     """Every identity the signer has in the colony (executor rows first, approved first)."""
-    rows = await db.fetch(
-        """
-        SELECT * FROM (
-            SELECT 'executor' AS kind, name, executor_id AS member_id, state, executor_type, location_name
-              FROM executors WHERE colony_name = $1 AND executor_id = $2
-            UNION ALL
-            SELECT 'user', name, user_id, 1::smallint, '', '' FROM users
-             WHERE colony_name = $1 AND user_id = $2
-        ) m
-        ORDER BY kind, state <> 1, name
-        """,
-        colony_name,
-        signer_id,
-    )
+    rows = await db.fetch(SQL["find_member"], colony_name, signer_id)
     return [
         Member(r["kind"], r["name"], r["member_id"], r["state"], r["executor_type"], r["location_name"])
         for r in rows
@@ -154,10 +106,5 @@ async def find_member(db: Db, colony_name: str, signer_id: str) -> list[Member]:
 
 async def mark_alive(db: Db, colony_name: str, executor_id: str) -> bool:
     """Stamp an approved executor's ``lastheardfromtime``; False if it is no approved executor."""
-    status = await db.execute(
-        "UPDATE executors SET last_heard_from = clock_timestamp() "
-        "WHERE colony_name = $1 AND executor_id = $2 AND state = 1",
-        colony_name,
-        executor_id,
-    )
+    status = await db.execute(SQL["mark_alive"], colony_name, executor_id)
     return not status.endswith(" 0")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pycolonies.models import Log
 from server.store import Executor as Db
+from server.store import queries
+
+SQL = queries.load("logs")
 
 
 def _log(row) -> Log:
@@ -18,7 +21,7 @@ def _log(row) -> Log:
 
 async def add(db: Db, log: Log) -> None:
     await db.execute(
-        "INSERT INTO logs (process_id, colony_name, executor_name, message, ts) VALUES ($1, $2, $3, $4, $5)",
+        SQL["add"],
         log.processid,
         log.colonyname,
         log.executorname,
@@ -38,19 +41,11 @@ async def query(
     latest: bool = False,
 ) -> list[Log]:
     """A process's or an executor's logs: oldest first after ``since``, or the newest ``count``."""
-    order = "DESC" if latest else "ASC"
     if executor_name:
-        where, key = "colony_name = $1 AND executor_name = $2", executor_name
+        sql, key = (SQL["latest_executor_logs"] if latest else SQL["executor_logs"]), executor_name
     else:
-        where, key = "colony_name = $1 AND process_id = $2", process_id
-    rows = await db.fetch(
-        f"""SELECT process_id, colony_name, executor_name, message, ts FROM logs
-             WHERE {where} AND ts > $3 ORDER BY ts {order}, log_id {order} LIMIT $4""",
-        colony_name,
-        key,
-        since,
-        count,
-    )
+        sql, key = (SQL["latest_process_logs"] if latest else SQL["process_logs"]), process_id
+    rows = await db.fetch(sql, colony_name, key, since, count)
     return [_log(r) for r in rows]
 
 
@@ -59,9 +54,7 @@ async def search(db: Db, colony_name: str, text: str, since_ns: int, count: int)
     (case-insensitive, taken literally: ``%`` and ``_`` are not wildcards)."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     rows = await db.fetch(
-        """SELECT process_id, colony_name, executor_name, message, ts FROM logs
-            WHERE colony_name = $1 AND ts > $2 AND message ILIKE $3
-            ORDER BY ts DESC, log_id DESC LIMIT $4""",
+        SQL["search"],
         colony_name,
         since_ns,
         pattern,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pycolonies.models import User
 from server.store import Executor as Db
+from server.store import queries
 
-_COLUMNS = "colony_name, name, user_id, email, phone"
-
+SQL = queries.load("users")
 
 def _user(row) -> User:
     return User(
@@ -20,8 +20,7 @@ def _user(row) -> User:
 
 async def add(db: Db, user: User) -> bool:
     status = await db.execute(
-        "INSERT INTO users (colony_name, name, user_id, email, phone) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT DO NOTHING",
+        SQL["add"],
         user.colonyname,
         user.name,
         user.userid,
@@ -32,24 +31,20 @@ async def add(db: Db, user: User) -> bool:
 
 
 async def get(db: Db, colony_name: str, name: str) -> User | None:
-    row = await db.fetchrow(
-        f"SELECT {_COLUMNS} FROM users WHERE colony_name = $1 AND name = $2", colony_name, name
-    )
+    row = await db.fetchrow(SQL["get"], colony_name, name)
     return _user(row) if row else None
 
 
 async def get_by_id(db: Db, colony_name: str, user_id: str) -> User | None:
-    row = await db.fetchrow(
-        f"SELECT {_COLUMNS} FROM users WHERE colony_name = $1 AND user_id = $2", colony_name, user_id
-    )
+    row = await db.fetchrow(SQL["get_by_id"], colony_name, user_id)
     return _user(row) if row else None
 
 
 async def list_for_colony(db: Db, colony_name: str) -> list[User]:
-    rows = await db.fetch(f"SELECT {_COLUMNS} FROM users WHERE colony_name = $1 ORDER BY name", colony_name)
+    rows = await db.fetch(SQL["list_for_colony"], colony_name)
     return [_user(r) for r in rows]
 
 
 async def remove(db: Db, colony_name: str, name: str) -> bool:
-    status = await db.execute("DELETE FROM users WHERE colony_name = $1 AND name = $2", colony_name, name)
+    status = await db.execute(SQL["remove"], colony_name, name)
     return status.endswith(" 1")

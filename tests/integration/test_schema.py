@@ -3,8 +3,9 @@
 Each test migrates its own *empty* database (not the migrated template the other tests copy).
 
 The expected schema is the checked-in snapshot ``expected_schema.txt`` beside this file: a
-normalised dump of tables, columns (type, nullability, default), indexes, constraints and
-sequences, read from pg_catalog. After an intended schema change (a new migration), regenerate it
+normalised dump of tables, columns (type, nullability, default), indexes, constraints,
+sequences, types, views and functions (a view's definition and a function's body by checksum),
+read from pg_catalog. After an intended schema change (a new migration), regenerate it
 and review the diff::
 
     UPDATE_SCHEMA_SNAPSHOT=1 pytest tests/integration/test_schema.py -k snapshot
@@ -91,20 +92,26 @@ _SEQUENCES = """
     ORDER BY sequencename"""
 
 _OTHER_OBJECTS = """
-    SELECT c.relkind::text AS relkind, c.relname
+    SELECT c.relkind::text AS relkind,
+           c.relname::text
+           || CASE WHEN c.relkind = 'v' THEN ' definition md5 ' || md5(pg_get_viewdef(c.oid)) ELSE '' END
+           AS relname
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind NOT IN ('r', 'p', 'i', 'S', 't')
     UNION ALL
-    SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+    SELECT 'function', p.proname::text || '(' || pg_get_function_identity_arguments(p.oid) || ') RETURNS '
+           || pg_get_function_result(p.oid)
+           || CASE p.provolatile WHEN 'i' THEN ' IMMUTABLE' WHEN 's' THEN ' STABLE' ELSE ' VOLATILE' END
+           || ' body md5 ' || md5(p.prosrc)
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname = 'public'
     UNION ALL
-    SELECT 'trigger', c.relname || '.' || t.tgname
+    SELECT 'trigger', c.relname::text || '.' || t.tgname::text
     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND NOT t.tgisinternal
     UNION ALL
-    SELECT 'type', t.typname
+    SELECT 'type', t.typname::text
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'c')
       AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
