@@ -172,3 +172,19 @@ CREATE TYPE new_env_attribute AS (
     key          text,
     value        text
 );
+
+-- Insert the processes of ``rows`` (a JSON array of new_process objects); the inserted rows.
+-- Every statement that creates processes (submit, workflow submit, add_child) goes through it.
+CREATE FUNCTION insert_processes(rows jsonb) RETURNS SETOF processes LANGUAGE sql AS $$
+    INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
+                           cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label,
+                           priority, priority_time, submission_time, wait_deadline, max_wait_time,
+                           max_exec_time, max_retries, spec, processgraph_id, wait_for_parents, input)
+    SELECT new.process_id, new.colony_name, new.executor_type, new.executor_names, new.location_name,
+           new.cpu_millis, new.memory_bytes, new.initiator_id, new.initiator_name, new.funcname, new.label,
+           new.priority, new.priority_time, new.submission_time, new.wait_deadline, new.max_wait_time,
+           new.max_exec_time, new.max_retries, new.spec, new.processgraph_id, new.wait_for_parents,
+           new.input
+      FROM jsonb_populate_recordset(NULL::new_process, rows) AS new
+    RETURNING *
+$$;

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pycolonies.models import Attribute
 from server.store import Executor as Db
 from server.store import queries
+from server.store.rows import to_attribute
 
 SQL = queries.load("attributes")
 
@@ -27,13 +28,4 @@ async def get(db: Db, attribute_id: str) -> Attribute | None:
     row = await db.fetchrow(SQL["get"], attribute_id)
     if row is None:
         return None
-    return Attribute(
-        attributeid=row["attribute_id"],
-        targetid=row["target_id"],
-        targetcolonyname=row["colony_name"],
-        targetprocessgraphid=row["processgraph_id"],
-        state=row["state"],
-        attributetype=row["attribute_type"],
-        key=row["key"],
-        value=row["value"],
-    )
+    return to_attribute(row)

@@ -5,22 +5,19 @@ from __future__ import annotations
 from pycolonies.models import Colony, Statistics
 from server.store import Executor as Db
 from server.store import queries
+from server.store.rows import to_colony
 
 SQL = queries.load("colonies")
 
 
-def _colony(row) -> Colony:
-    return Colony(colonyid=row["colony_id"], name=row["name"])
-
-
 async def get(db: Db, name: str) -> Colony | None:
     row = await db.fetchrow(SQL["get"], name)
-    return _colony(row) if row else None
+    return to_colony(row) if row else None
 
 
 async def list_all(db: Db) -> list[Colony]:
     rows = await db.fetch(SQL["list_all"])
-    return [_colony(r) for r in rows]
+    return [to_colony(r) for r in rows]
 
 
 async def add(db: Db, colony: Colony) -> bool:

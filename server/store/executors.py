@@ -5,27 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pycolonies import wire
-from pycolonies.models import Allocations, Capabilities, Executor
+from pycolonies.models import Executor
 from server.store import Executor as Db
 from server.store import queries
+from server.store.rows import to_executor
 
 SQL = queries.load("executors")
-
-
-def _executor(row) -> Executor:
-    return Executor(
-        executorid=row["executor_id"],
-        executortype=row["executor_type"],
-        executorname=row["name"],
-        colonyname=row["colony_name"],
-        state=row["state"],
-        requirefuncreg=row["require_func_reg"],
-        commissiontime=row["commission_time"],
-        lastheardfromtime=row["last_heard_from"],
-        locationname=row["location_name"],
-        capabilities=Capabilities.from_wire(row["capabilities"]),
-        allocations=Allocations.from_wire(row["allocations"]),
-    )
 
 
 @dataclass(frozen=True)
@@ -48,24 +33,24 @@ async def add(db: Db, executor: Executor) -> AddResult:
         executor.allocations.to_wire(),
     )
     if row:
-        return AddResult(_executor(row))
+        return AddResult(to_executor(row))
     taken = await get(db, executor.colonyname, executor.executorname)
     return AddResult(None, "name" if taken else "id")
 
 
 async def get(db: Db, colony_name: str, name: str) -> Executor | None:
     row = await db.fetchrow(SQL["get"], colony_name, name)
-    return _executor(row) if row else None
+    return to_executor(row) if row else None
 
 
 async def get_by_id(db: Db, colony_name: str, executor_id: str) -> Executor | None:
     row = await db.fetchrow(SQL["get_by_id"], colony_name, executor_id)
-    return _executor(row) if row else None
+    return to_executor(row) if row else None
 
 
 async def list_for_colony(db: Db, colony_name: str) -> list[Executor]:
     rows = await db.fetch(SQL["list_for_colony"], colony_name)
-    return [_executor(r) for r in rows]
+    return [to_executor(r) for r in rows]
 
 
 async def set_state(db: Db, colony_name: str, name: str, state: int) -> bool:
@@ -80,7 +65,7 @@ async def unregister(db: Db, colony_name: str, name: str) -> Executor | None:
     if not row:
         return None
     await db.execute(SQL["remove_functions"], colony_name, name)
-    return _executor(row)
+    return to_executor(row)
 
 
 @dataclass(frozen=True)

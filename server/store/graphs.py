@@ -161,16 +161,17 @@ async def cancel_descendants(db: Db, cancelled_ids: Sequence[str]) -> None:
 async def cancel_process(db: Db, process_id: str) -> list[str]:
     """WAITING/RUNNING -> CANCELLED (a running one keeps its assignee, whose close is then refused);
     for a graph member, lock the graph first. Returns the ids cancelled ([] if it had ended)."""
-    rows = await db.fetch(SQL["cancel_process"], process_id)
-    return [r["process_id"] for r in rows]
+    return [r["process_id"] for r in await db.fetch(SQL["cancel_processes"], [process_id])]
 
 
 async def cancel_graph(db: Db, graph_id: str) -> int:
     """With the graph locked: cancel every waiting or running member; an active graph becomes
-    CANCELLED (a FAILED one stays FAILED). Returns the number of processes cancelled."""
-    rows = await db.fetch(SQL["cancel_graph_processes"], graph_id)
+    CANCELLED (a FAILED one stays FAILED). Returns the number of processes cancelled. (The lock
+    keeps members from being added or closed meanwhile.)"""
+    unfinished = [r["process_id"] for r in await db.fetch(SQL["unfinished_members"], graph_id)]
+    cancelled = await db.fetch(SQL["cancel_processes"], unfinished) if unfinished else []
     await mark_cancelled(db, graph_id)
-    return len(rows)
+    return len(cancelled)
 
 
 async def mark_cancelled(db: Db, graph_id: str) -> None:

@@ -13,17 +13,7 @@ VALUES ($1, $2, $3, $4, $5, state_waiting(), $6)
 -- The graph's processes ($1: new_process[] as JSON) and their ENV attributes ($2:
 -- new_env_attribute[] as JSON); the ready ones (the roots) wake their queues on commit.
 WITH inserted AS (
-    INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
-                           cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label,
-                           priority, priority_time, submission_time, wait_deadline, max_wait_time,
-                           max_exec_time, max_retries, spec, processgraph_id, wait_for_parents, input)
-    SELECT new.process_id, new.colony_name, new.executor_type, new.executor_names, new.location_name,
-           new.cpu_millis, new.memory_bytes, new.initiator_id, new.initiator_name, new.funcname, new.label,
-           new.priority, new.priority_time, new.submission_time, new.wait_deadline, new.max_wait_time,
-           new.max_exec_time, new.max_retries, new.spec, new.processgraph_id, new.wait_for_parents,
-           new.input
-      FROM jsonb_populate_recordset(NULL::new_process, $1::jsonb) AS new
-    RETURNING process_id, state, colony_name, executor_type, processgraph_id, wait_for_parents),
+    SELECT * FROM insert_processes($1::jsonb)),
 env AS (
     INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type, key, value)
     SELECT e.attribute_id, e.target_id, p.colony_name, p.processgraph_id, attribute_env(), e.key, e.value
@@ -148,30 +138,22 @@ UPDATE processgraphs
    SET state = state_cancelled(), end_time = clock_timestamp()
  WHERE processgraph_id = $1 AND state = state_waiting()
 
--- name: cancel_process
--- WAITING/RUNNING process $1 -> CANCELLED (a running one keeps its assignee, whose close is then
--- refused); the ids cancelled.
+-- name: cancel_processes
+-- The WAITING/RUNNING processes among $1 -> CANCELLED (a running one keeps its assignee, whose
+-- close is then refused); the ids cancelled.
 WITH cancelled AS (
     UPDATE processes
        SET state = state_cancelled(), end_time = clock_timestamp(), exec_deadline = NULL, wait_deadline = NULL
-     WHERE process_id = $1 AND state IN (state_waiting(), state_running())
+     WHERE process_id = ANY ($1::text[]) AND state IN (state_waiting(), state_running())
     RETURNING process_id, state, colony_name, executor_type),
 event AS (
     SELECT notify_process_changed(process_id, state, colony_name, executor_type) FROM cancelled)
 SELECT process_id, (SELECT count(*) FROM event) AS events
   FROM cancelled
 
--- name: cancel_graph_processes
--- Every WAITING/RUNNING process of graph $1 -> CANCELLED; the ids cancelled.
-WITH cancelled AS (
-    UPDATE processes
-       SET state = state_cancelled(), end_time = clock_timestamp(), exec_deadline = NULL, wait_deadline = NULL
-     WHERE processgraph_id = $1 AND state IN (state_waiting(), state_running())
-    RETURNING process_id, state, colony_name, executor_type),
-event AS (
-    SELECT notify_process_changed(process_id, state, colony_name, executor_type) FROM cancelled)
-SELECT process_id, (SELECT count(*) FROM event) AS events
-  FROM cancelled
+-- name: unfinished_members
+-- The WAITING/RUNNING processes of graph $1.
+SELECT process_id FROM processes WHERE processgraph_id = $1 AND state IN (state_waiting(), state_running())
 
 -- name: add_child
 -- A new WAITING process ($4: new_process as JSON; $5 its new_env_attribute[] as JSON) that waits
@@ -195,21 +177,13 @@ child AS (  -- checked in "inserted", so that this lookup is by primary key only
       FROM processes c
      WHERE c.process_id = $3
        FOR SHARE OF c),
-new AS (SELECT * FROM jsonb_populate_record(NULL::new_process, $4::jsonb)),
-inserted AS (
-    INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
-                           cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label,
-                           priority, priority_time, submission_time, wait_deadline, max_wait_time,
-                           max_exec_time, max_retries, spec, processgraph_id, wait_for_parents, input)
-    SELECT new.process_id, new.colony_name, new.executor_type, new.executor_names, new.location_name,
-           new.cpu_millis, new.memory_bytes, new.initiator_id, new.initiator_name, new.funcname, new.label,
-           new.priority, new.priority_time, new.submission_time, new.wait_deadline, new.max_wait_time,
-           new.max_exec_time, new.max_retries, new.spec, $1, true, new.input
-      FROM new, parent
-     WHERE $3 = '' OR EXISTS (SELECT 1 FROM child
-                               WHERE child.processgraph_id = $1
-                                 AND ($6 OR (child.state = state_waiting() AND child.wait_for_parents)))
-    RETURNING *),
+inserted AS (  -- nothing is inserted unless the checks pass
+    SELECT * FROM insert_processes((
+        SELECT jsonb_build_array($4::jsonb)
+          FROM parent
+         WHERE $3 = '' OR EXISTS (SELECT 1 FROM child
+                                   WHERE child.processgraph_id = $1
+                                     AND ($6 OR (child.state = state_waiting() AND child.wait_for_parents)))))),
 env AS (
     INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type, key, value)
     SELECT e.attribute_id, inserted.process_id, inserted.colony_name, $1, attribute_env(), e.key, e.value

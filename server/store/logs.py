@@ -5,18 +5,9 @@ from __future__ import annotations
 from pycolonies.models import Log
 from server.store import Executor as Db
 from server.store import queries
+from server.store.rows import to_log
 
 SQL = queries.load("logs")
-
-
-def _log(row) -> Log:
-    return Log(
-        processid=row["process_id"],
-        colonyname=row["colony_name"],
-        executorname=row["executor_name"],
-        message=row["message"],
-        timestamp=row["ts"],
-    )
 
 
 async def add(db: Db, log: Log) -> None:
@@ -46,7 +37,7 @@ async def query(
     else:
         sql, key = (SQL["latest_process_logs"] if latest else SQL["process_logs"]), process_id
     rows = await db.fetch(sql, colony_name, key, since, count)
-    return [_log(r) for r in rows]
+    return [to_log(r) for r in rows]
 
 
 async def search(db: Db, colony_name: str, text: str, since_ns: int, count: int) -> list[Log]:
@@ -60,4 +51,4 @@ async def search(db: Db, colony_name: str, text: str, since_ns: int, count: int)
         pattern,
         count,
     )
-    return [_log(r) for r in rows]
+    return [to_log(r) for r in rows]

@@ -9,21 +9,13 @@
 -- $1 the process (new_process as JSON, initiator_name unset), $2 its ENV attributes
 -- (new_env_attribute[] as JSON), $3 the replay key (NULL: not recorded), $4 wake the queue
 WITH fresh AS MATERIALIZED (SELECT record_request($3) AS ok),
-new AS (SELECT * FROM jsonb_populate_record(NULL::new_process, $1::jsonb)),
-inserted AS (
-    INSERT INTO processes (process_id, colony_name, executor_type, executor_names, location_name,
-                           cpu_millis, memory_bytes, initiator_id, initiator_name, funcname, label,
-                           priority, priority_time, submission_time, wait_deadline, max_wait_time,
-                           max_exec_time, max_retries, spec, processgraph_id, wait_for_parents, input)
-    SELECT new.process_id, new.colony_name, new.executor_type, new.executor_names, new.location_name,
-           new.cpu_millis, new.memory_bytes, new.initiator_id, member.name, new.funcname, new.label,
-           new.priority, new.priority_time, new.submission_time, new.wait_deadline, new.max_wait_time,
-           new.max_exec_time, new.max_retries, new.spec, new.processgraph_id, new.wait_for_parents,
-           new.input
-      FROM new
-     CROSS JOIN LATERAL (SELECT colony_member_name(new.colony_name, new.initiator_id) AS name) member
-     WHERE member.name IS NOT NULL AND (SELECT ok FROM fresh)
-    RETURNING *),
+member AS MATERIALIZED (
+    SELECT colony_member_name($1::jsonb ->> 'colony_name', $1::jsonb ->> 'initiator_id') AS name),
+inserted AS (  -- nothing is inserted unless the initiator is a member and the request is new
+    SELECT * FROM insert_processes((
+        SELECT jsonb_build_array($1::jsonb || jsonb_build_object('initiator_name', member.name))
+          FROM member
+         WHERE member.name IS NOT NULL AND (SELECT ok FROM fresh)))),
 env AS (
     INSERT INTO attributes (attribute_id, target_id, colony_name, processgraph_id, attribute_type, key, value)
     SELECT e.attribute_id, inserted.process_id, inserted.colony_name, inserted.processgraph_id,

@@ -1,7 +1,9 @@
-"""Rows to wire objects, in one place: the reply shapes of Process, ProcessGraph, Cron and
-Generator (``pycolonies.models`` defines them; ``tests/unit/test_rows.py`` checks that the keys
-here are exactly the models' wire fields). Replies are built straight from rows, without a round
-trip through the models, because they are on the hot path."""
+"""Rows to wire objects, in one place.
+
+The replies of the hot paths (Process, ProcessGraph, Cron, Generator) are built as wire JSON
+straight from rows, without a round trip through the models; ``pycolonies.models`` defines their
+shapes, and ``tests/unit/test_rows.py`` checks that the keys here are exactly the models' wire
+fields. Executors, users, logs, colonies, functions and attributes are built as model objects."""
 
 from __future__ import annotations
 
@@ -9,7 +11,16 @@ from typing import Any
 
 from pycolonies import wire
 from pycolonies.codec import WireDict
-from pycolonies.models import Attribute
+from pycolonies.models import (
+    Allocations,
+    Attribute,
+    Capabilities,
+    Colony,
+    Executor,
+    Function,
+    Log,
+    User,
+)
 
 
 def to_process(row: Any, attributes: list[Attribute] | None = None) -> WireDict:
@@ -101,4 +112,80 @@ def to_generator(row: Any, checker_period_ms: int) -> WireDict:
         lastrun=wire.format_time(row["last_run"]),
         queuesize=row["queue_size"],
         checkerperiod=checker_period_ms,
+    )
+
+
+def to_executor(row: Any) -> Executor:
+    return Executor(
+        executorid=row["executor_id"],
+        executortype=row["executor_type"],
+        executorname=row["name"],
+        colonyname=row["colony_name"],
+        state=row["state"],
+        requirefuncreg=row["require_func_reg"],
+        commissiontime=row["commission_time"],
+        lastheardfromtime=row["last_heard_from"],
+        locationname=row["location_name"],
+        capabilities=Capabilities.from_wire(row["capabilities"]),
+        allocations=Allocations.from_wire(row["allocations"]),
+    )
+
+
+def to_user(row: Any) -> User:
+    return User(
+        colonyname=row["colony_name"],
+        userid=row["user_id"],
+        name=row["name"],
+        email=row["email"],
+        phone=row["phone"],
+    )
+
+
+def to_log(row: Any) -> Log:
+    return Log(
+        processid=row["process_id"],
+        colonyname=row["colony_name"],
+        executorname=row["executor_name"],
+        message=row["message"],
+        timestamp=row["ts"],
+    )
+
+
+def to_colony(row: Any) -> Colony:
+    return Colony(colonyid=row["colony_id"], name=row["name"])
+
+
+def to_function(row: Any) -> Function:
+    return Function.from_wire(
+        {
+            "functionid": row["function_id"],
+            "executorname": row["executor_name"],
+            "executortype": row["executor_type"],
+            "colonyname": row["colony_name"],
+            "funcname": row["funcname"],
+            "description": row["description"],
+            "args": row["args"],
+            "counter": row["counter"],
+            "minwaittime": row["min_wait_time"],
+            "maxwaittime": row["max_wait_time"],
+            "minexectime": row["min_exec_time"],
+            "maxexectime": row["max_exec_time"],
+            "avgwaittime": row["avg_wait_time"],
+            "avgexectime": row["avg_exec_time"],
+            "locationname": row["location_name"],
+        }
+    )
+
+
+def to_attribute(row: Any) -> Attribute:
+    """An attribute, with the state of its process (``state``)."""
+    return Attribute(
+        attributeid=row["attribute_id"],
+        targetid=row["target_id"],
+        targetcolonyname=row["colony_name"],
+        targetprocessgraphid=row["processgraph_id"],
+        state=row["state"],
+        attributetype=row["attribute_type"],
+        key=row["key"],
+        value=row["value"],
     )
