@@ -1,5 +1,5 @@
 -- The SQL that several statements share, as functions, so that every statement in
--- server/store/*.sql reads whole: named states, the replay record, wake-ups and events, membership,
+-- server/store/*.sql reads whole: named states, wake-ups and events, membership,
 -- and a process's or graph's derived fields. Changing one of them is a new migration that
 -- replaces it (CREATE OR REPLACE).
 
@@ -21,20 +21,6 @@ CREATE FUNCTION executor_unregistered() RETURNS smallint IMMUTABLE PARALLEL SAFE
 CREATE FUNCTION attribute_env() RETURNS smallint IMMUTABLE PARALLEL SAFE LANGUAGE sql AS 'SELECT 3::smallint';
 
 
--- Replay protection: record the signature of an accepted state-changing request. True if the
--- request is new (or not recorded: a NULL key), false if it was seen before. A statement that
--- records its request calls it once, in a MATERIALIZED CTE, and changes state only when it is true.
-CREATE FUNCTION record_request(request_key text) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    IF request_key IS NULL THEN
-        RETURN true;
-    END IF;
-    INSERT INTO seen_requests (signature) VALUES (request_key) ON CONFLICT DO NOTHING;
-    RETURN FOUND;
-END
-$$;
-
-
 -- Wake the executors waiting for work of (colony, executortype). NOTIFY is delivered when the
 -- calling transaction commits, to every replica; the channel is server.store.wakeups.CHANNEL.
 CREATE FUNCTION notify_ready(colony_name text, executor_type text) RETURNS void LANGUAGE sql AS $$
@@ -49,15 +35,15 @@ $$;
 
 
 -- The name under which member_id acts in the colony: an approved executor's name before a
--- user's; NULL if it is no member.
-CREATE FUNCTION colony_member_name(colony text, member_id text) RETURNS text STABLE LANGUAGE sql AS $$
-    SELECT name FROM (
-        SELECT name, 0 AS preference FROM executors
-         WHERE colony_name = colony AND executor_id = member_id AND state = executor_approved()
+-- user's; no row if it is no member. Call it in FROM, where the planner inlines it.
+CREATE FUNCTION colony_member(colony text, member_id text) RETURNS TABLE (name text) STABLE LANGUAGE sql AS $$
+    SELECT m.name FROM (
+        SELECT e.name, 0 AS preference FROM executors e
+         WHERE e.colony_name = colony AND e.executor_id = member_id AND e.state = executor_approved()
         UNION ALL
-        SELECT name, 1 FROM users WHERE colony_name = colony AND user_id = member_id
+        SELECT u.name, 1 FROM users u WHERE u.colony_name = colony AND u.user_id = member_id
     ) m
-    ORDER BY preference, name
+    ORDER BY m.preference, m.name
     LIMIT 1
 $$;
 
@@ -73,24 +59,25 @@ CREATE FUNCTION lease_held(exec_deadline timestamptz) RETURNS boolean LANGUAGE s
 $$;
 
 
--- A process's attributes as one JSON array (wire shape), oldest first.
-CREATE FUNCTION process_attributes(process_id text) RETURNS jsonb STABLE LANGUAGE sql AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'attributeid', a.attribute_id, 'targetid', a.target_id, 'targetcolonyname', a.colony_name,
-               'targetprocessgraphid', a.processgraph_id, 'attributetype', a.attribute_type,
-               'key', a.key, 'value', a.value) ORDER BY a.added, a.attribute_id), '[]'::jsonb)
-      FROM attributes a
-     WHERE a.target_id = process_id
-$$;
-
--- A workflow process's parents, in dependency order.
-CREATE FUNCTION process_parents(process_id text) RETURNS text[] STABLE LANGUAGE sql AS $$
-    SELECT coalesce(array_agg(e.parent_id ORDER BY e.edge_id), '{}') FROM process_edges e WHERE e.child_id = process_id
-$$;
-
--- A workflow process's children, in the order they were added.
-CREATE FUNCTION process_children(process_id text) RETURNS text[] STABLE LANGUAGE sql AS $$
-    SELECT coalesce(array_agg(e.child_id ORDER BY e.edge_id), '{}') FROM process_edges e WHERE e.parent_id = process_id
+-- A process's derived fields: its attributes as one JSON array (wire shape, oldest first) and, in
+-- a workflow, its parents (in dependency order) and children. Call it in FROM, as in
+-- "CROSS JOIN LATERAL process_details(p.process_id) d": there the planner inlines it like a
+-- subquery (a scalar function with subqueries would run as a separate plan for every row).
+CREATE FUNCTION process_details(process_id text)
+RETURNS TABLE (attributes jsonb, parents text[], children text[]) STABLE LANGUAGE sql AS $$
+    SELECT (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'attributeid', a.attribute_id, 'targetid', a.target_id,
+                        'targetcolonyname', a.colony_name, 'targetprocessgraphid', a.processgraph_id,
+                        'attributetype', a.attribute_type, 'key', a.key, 'value', a.value)
+                        ORDER BY a.added, a.attribute_id), '[]'::jsonb)
+              FROM attributes a
+             WHERE a.target_id = process_id),
+           (SELECT coalesce(array_agg(e.parent_id ORDER BY e.edge_id), '{}')
+              FROM process_edges e
+             WHERE e.child_id = process_id),
+           (SELECT coalesce(array_agg(e.child_id ORDER BY e.edge_id), '{}')
+              FROM process_edges e
+             WHERE e.parent_id = process_id)
 $$;
 
 

@@ -19,7 +19,7 @@ The signature covers only the payload, so a captured request stays valid forever
 * Read-only requests are never recorded.
 
 A request whose handler fails is forgotten again, so the client may retry it. Hot handlers
-(``records_replay``) record the request inside their own statement (``record_request()``), saving a round
+(``records_replay``) record the request inside their own statement (a CTE), saving a round
 trip; the others are recorded before they run. The SQL is in ``server.store.seen_requests``.
 """
 

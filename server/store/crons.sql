@@ -48,8 +48,9 @@ SELECT root_process_ids FROM processgraphs WHERE processgraph_id = $1
 
 -- name: graph_outputs
 -- The processes of graph $1 with their outputs and children.
-SELECT p.process_id, p.output, process_children(p.process_id) AS children
+SELECT p.process_id, p.output, d.children
   FROM processes p
+ CROSS JOIN LATERAL process_details(p.process_id) d
  WHERE p.processgraph_id = $1
  ORDER BY p.priority_time, p.process_id
 

@@ -167,8 +167,9 @@ WITH graph AS (
      WHERE g.processgraph_id = $1 AND g.state = state_waiting()
        FOR SHARE OF g),
 parent AS (
-    SELECT p.process_id, process_children(p.process_id) AS children
-      FROM processes p, graph
+    SELECT p.process_id, d.children
+      FROM processes p
+     CROSS JOIN LATERAL process_details(p.process_id) d, graph
      WHERE p.process_id = $2 AND p.processgraph_id = graph.processgraph_id
        AND p.state IN (state_waiting(), state_running()) AND ($7::text = '' OR p.assigned_executor_id = $7)
        FOR SHARE OF p),

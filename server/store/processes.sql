@@ -1,6 +1,8 @@
 -- Processes: insert, assign, close, read, list and remove, each one conditional statement.
--- Shared functions (state_waiting(), record_request(), notify_ready(), ...) are defined in
--- migrations/0005_sql_functions.sql.
+-- Shared functions (state_waiting(), notify_ready(), ...) are defined in
+-- migrations/0005_sql_functions.sql. A statement that records its request for replay protection
+-- inserts it into seen_requests in a CTE ("recorded"), changes state only when the request is
+-- new ("fresh"), and reports "fresh" (server.store.seen_requests.check_recorded).
 
 -- name: insert_process
 -- Insert a WAITING process and its ENV attributes, if the initiator is a member of the colony (an
@@ -8,9 +10,13 @@
 -- queue's waiters on commit when $4 says so. No row of the process when nothing was inserted.
 -- $1 the process (new_process as JSON, initiator_name unset), $2 its ENV attributes
 -- (new_env_attribute[] as JSON), $3 the replay key (NULL: not recorded), $4 wake the queue
-WITH fresh AS MATERIALIZED (SELECT record_request($3) AS ok),
-member AS MATERIALIZED (
-    SELECT colony_member_name($1::jsonb ->> 'colony_name', $1::jsonb ->> 'initiator_id') AS name),
+WITH recorded AS (  -- the replay record of this request ($3; NULL: not recorded)
+    INSERT INTO seen_requests (signature) SELECT $3::text WHERE $3::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+fresh AS (SELECT $3::text IS NULL OR EXISTS (SELECT 1 FROM recorded) AS ok),
+member AS (
+    SELECT name FROM colony_member($1::jsonb ->> 'colony_name', $1::jsonb ->> 'initiator_id')),
 inserted AS (  -- nothing is inserted unless the initiator is a member and the request is new
     SELECT * FROM insert_processes((
         SELECT jsonb_build_array($1::jsonb || jsonb_build_object('initiator_name', member.name))
@@ -33,15 +39,19 @@ SELECT (SELECT ok FROM fresh) AS fresh, inserted.*,
   LEFT JOIN inserted ON true
 
 -- name: member_name
--- The name under which $2 acts in colony $1 (NULL if it is no member).
-SELECT colony_member_name($1, $2)
+-- The name under which $2 acts in colony $1 (no row if it is no member).
+SELECT name FROM colony_member($1, $2)
 
 -- name: assign_next
 -- Take the highest-priority ready process that the approved executor $2 of colony $1 may run
 -- (its type, its name or location when the process names them, within cpu $3 and memory $4),
 -- stamp the executor's liveness, and say whether ready processes of its type remain (ones it may
 -- not run, or locked ones). $5 is the replay key.
-WITH fresh AS MATERIALIZED (SELECT record_request($5) AS ok),
+WITH recorded AS (  -- the replay record of this request ($5; NULL: not recorded)
+    INSERT INTO seen_requests (signature) SELECT $5::text WHERE $5::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+fresh AS (SELECT $5::text IS NULL OR EXISTS (SELECT 1 FROM recorded) AS ok),
 me AS (
     SELECT name, executor_type, location_name FROM executors
      WHERE colony_name = $1 AND executor_id = $2 AND state = executor_approved()
@@ -72,8 +82,7 @@ taken AS (
                                 THEN clock_timestamp() + make_interval(secs => p.max_exec_time) END
       FROM candidate
      WHERE p.process_id = candidate.process_id
-    RETURNING p.*, process_attributes(p.process_id) AS attributes, process_parents(p.process_id) AS parents,
-              process_children(p.process_id) AS children),
+    RETURNING p.*),
 event AS (
     SELECT notify_process_changed(process_id, state, colony_name, executor_type) FROM taken)
 SELECT (SELECT ok FROM fresh) AS fresh, (SELECT count(*) FROM event) AS events,
@@ -82,15 +91,16 @@ SELECT (SELECT ok FROM fresh) AS fresh, (SELECT count(*) FROM event) AS events,
                     WHERE r.colony_name = $1 AND r.executor_type = me.executor_type
                       AND r.state = state_waiting() AND NOT r.wait_for_parents)
        END AS ready_left,
-       taken.*
+       taken.*, d.attributes, d.parents, d.children  -- attributes and edges: assigning changes neither
   FROM (VALUES (1)) AS one (x)
   LEFT JOIN taken ON true
+  LEFT JOIN LATERAL process_details(taken.process_id) d ON taken.process_id IS NOT NULL
 
 -- name: get
 -- Process $1 with its attributes, parents and children.
-SELECT p.*, process_attributes(p.process_id) AS attributes, process_parents(p.process_id) AS parents,
-       process_children(p.process_id) AS children
+SELECT p.*, d.attributes, d.parents, d.children
   FROM processes p
+ CROSS JOIN LATERAL process_details(p.process_id) d
  WHERE p.process_id = $1
 
 -- name: close_successful
@@ -99,7 +109,11 @@ SELECT p.*, process_attributes(p.process_id) AS attributes, process_parents(p.pr
 -- means). A workflow process share-locks its graph first, so that a cancellation (which locks the
 -- graph exclusively, then its processes) waits for the close instead of deadlocking with it.
 -- $4 is the replay key. No row of the process when the close was refused.
-WITH fresh AS MATERIALIZED (SELECT record_request($4) AS ok),
+WITH recorded AS (  -- the replay record of this request ($4; NULL: not recorded)
+    INSERT INTO seen_requests (signature) SELECT $4::text WHERE $4::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+fresh AS (SELECT $4::text IS NULL OR EXISTS (SELECT 1 FROM recorded) AS ok),
 graph AS (
     SELECT g.processgraph_id FROM processgraphs g
      WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
@@ -143,7 +157,11 @@ SELECT (SELECT ok FROM fresh) AS fresh, closed.*,
 -- RUNNING -> FAILED by its assignee $2 (still an approved executor, lease held) with errors $3,
 -- locking its graph first, if any (the failure then cascades to its descendants). $4 is the
 -- replay key. No row of the process when the close was refused.
-WITH fresh AS MATERIALIZED (SELECT record_request($4) AS ok),
+WITH recorded AS (  -- the replay record of this request ($4; NULL: not recorded)
+    INSERT INTO seen_requests (signature) SELECT $4::text WHERE $4::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+fresh AS (SELECT $4::text IS NULL OR EXISTS (SELECT 1 FROM recorded) AS ok),
 graph AS (
     SELECT g.processgraph_id FROM processgraphs g
      WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
@@ -191,9 +209,9 @@ UPDATE processes p
 -- name: list_waiting
 -- Up to $2 waiting processes of colony $1, next to run first; $3 executortype, $4 label and
 -- $5 initiator name filter when not ''.
-SELECT p.*, process_attributes(p.process_id) AS attributes, process_parents(p.process_id) AS parents,
-       process_children(p.process_id) AS children
+SELECT p.*, d.attributes, d.parents, d.children
   FROM processes p
+ CROSS JOIN LATERAL process_details(p.process_id) d
  WHERE p.colony_name = $1 AND p.state = state_waiting()
    AND ($3 = '' OR p.executor_type = $3) AND ($4 = '' OR p.label = $4) AND ($5 = '' OR p.initiator_name = $5)
  ORDER BY p.priority_time, p.process_id
@@ -201,9 +219,9 @@ SELECT p.*, process_attributes(p.process_id) AS attributes, process_parents(p.pr
 
 -- name: list_running
 -- Up to $2 running processes of colony $1, longest running first; filters as list_waiting.
-SELECT p.*, process_attributes(p.process_id) AS attributes, process_parents(p.process_id) AS parents,
-       process_children(p.process_id) AS children
+SELECT p.*, d.attributes, d.parents, d.children
   FROM processes p
+ CROSS JOIN LATERAL process_details(p.process_id) d
  WHERE p.colony_name = $1 AND p.state = state_running()
    AND ($3 = '' OR p.executor_type = $3) AND ($4 = '' OR p.label = $4) AND ($5 = '' OR p.initiator_name = $5)
  ORDER BY p.start_time, p.process_id
@@ -212,9 +230,9 @@ SELECT p.*, process_attributes(p.process_id) AS attributes, process_parents(p.pr
 -- name: list_ended
 -- Up to $2 processes of colony $1 that ended in state $6 (success, failed or cancelled), the
 -- latest first; filters as list_waiting.
-SELECT p.*, process_attributes(p.process_id) AS attributes, process_parents(p.process_id) AS parents,
-       process_children(p.process_id) AS children
+SELECT p.*, d.attributes, d.parents, d.children
   FROM processes p
+ CROSS JOIN LATERAL process_details(p.process_id) d
  WHERE p.colony_name = $1 AND p.state = $6 AND p.state >= state_success()
    AND ($3 = '' OR p.executor_type = $3) AND ($4 = '' OR p.label = $4) AND ($5 = '' OR p.initiator_name = $5)
  ORDER BY p.end_time DESC, p.process_id

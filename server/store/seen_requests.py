@@ -1,9 +1,9 @@
 """The replay records: signatures of accepted state-changing requests (``server.replay`` decides
 which requests are recorded and for how long).
 
-Hot statements record their request themselves: they call the SQL function ``record_request(key)``
-once, in a ``fresh AS MATERIALIZED (...)`` CTE, change state only when it is true, and report it
-as the column ``fresh`` for ``check_recorded``."""
+Hot statements record their request themselves (``processes.sql``): they insert it in a CTE,
+change state only when it was new, and report that as the column ``fresh`` for
+``check_recorded``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SQL = queries.load("seen_requests")
 
 async def record(db: Db, key: str) -> None:
     """Record an accepted request, or refuse it as a replay."""
-    if not await db.fetchval(SQL["record"], key):
+    if not (await db.execute(SQL["record"], key)).endswith(" 1"):
         raise Replayed()
 
 

@@ -1,8 +1,8 @@
 -- The replay records: signatures of accepted state-changing requests.
 
 -- name: record
--- Record request $1; true if it is new, false if it was seen before (a replay).
-SELECT record_request($1)
+-- Record request $1; no row inserted if it was seen before (a replay).
+INSERT INTO seen_requests (signature) VALUES ($1) ON CONFLICT DO NOTHING
 
 -- name: forget
 -- Forget request $1 (its handler failed, so the client may retry it).

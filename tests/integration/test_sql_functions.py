@@ -68,18 +68,6 @@ async def test_named_states_fold_into_constants_so_partial_indexes_still_serve(d
         await con.close()
 
 
-async def test_record_request_accepts_a_key_once_and_a_null_key_always(database: str) -> None:
-    con = await asyncpg.connect(database)
-    try:
-        assert await con.fetchval("SELECT record_request(NULL)") is True
-        assert await con.fetchval("SELECT record_request('sig')") is True
-        assert await con.fetchval("SELECT record_request('sig')") is False
-        assert await con.fetchval("SELECT record_request(NULL)") is True
-        assert await con.fetchval("SELECT count(*) FROM seen_requests") == 1
-    finally:
-        await con.close()
-
-
 async def _notification(database: str, channel: str, statement: str) -> str:
     listener = await asyncpg.connect(database)
     sender = await asyncpg.connect(database)
