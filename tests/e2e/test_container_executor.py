@@ -153,6 +153,32 @@ def test_cancelling_stops_the_container(
     wait_until(lambda: "the process was cancelled" in executor.stderr, 10, "the executor to notice")
 
 
+def test_sigterm_stops_the_container_and_gives_the_process_back(
+    colony: ColonyEnv, start_container: StartContainer, busybox: str
+) -> None:
+    executor = start_container("--grace", "1")
+    process = submit(colony, spec(colony, busybox, "sleep 60"))
+    running_container(process)
+    executor.signal(signal.SIGTERM)
+    assert executor.wait_exit(30) == 0
+    assert not containers_of(process)
+    released = colony.client.get_process(process.processid, colony.user_prvkey)
+    assert released.state == wire.WAITING and released.retries == 0
+    colony.client.cancel_process(process.processid, colony.user_prvkey)
+
+
+def test_the_container_gets_no_key_of_the_executor(
+    colony: ColonyEnv, start_container: StartContainer, busybox: str
+) -> None:
+    prvkey = colony.add_executor("box-1", EXECUTORTYPE)
+    start_container(COLONIES_PRVKEY=prvkey, COLONIES_COLONY_PRVKEY=colony.colony_prvkey)
+    done = finished(colony, submit(colony, spec(colony, busybox, "env", env={"MINE": "1"})))
+    assert done.state == wire.SUCCESS, done.errors
+    text, _ = log_text(colony.client, colony.colonyname, done.processid, colony.user_prvkey)
+    assert "MINE=1" in text and f"COLONIES_PROCESS_ID={done.processid}" in text
+    assert prvkey not in text and colony.colony_prvkey not in text and "PRVKEY" not in text, text
+
+
 def test_maxexectime_stops_the_container_and_the_retry_rule_applies(
     colony: ColonyEnv, start_container: StartContainer, busybox: str
 ) -> None:
