@@ -17,7 +17,7 @@ import pytest
 from pycolonies import Workflow, func_spec, wire
 from pycolonies.models import FuncSpec, Process
 from tests.conftest import ColonyEnv
-from tests.executors.harness import CLI, RunningExecutor, executor_env, log_text, wait_state
+from tests.executors.harness import RunningExecutor, log_text, starting, wait_state
 from tests.support import wait_until
 from tests.support.images import build_busybox, build_python, containers, require_podman
 
@@ -45,21 +45,9 @@ def busybox() -> str:
 def start_container(colony: ColonyEnv, tmp_path: Path, busybox: str) -> Iterator[StartContainer]:
     """``start_container(*options, **env)``: ``colonies executor start --type container``,
     registered with the colony key unless ``COLONIES_PRVKEY`` is given."""
-    started: list[RunningExecutor] = []
-
-    def start(*options: str, ready: bool = True, **variables: str) -> RunningExecutor:
-        if "COLONIES_PRVKEY" not in variables:
-            variables.setdefault("COLONIES_COLONY_PRVKEY", colony.colony_prvkey)
-        variables.setdefault("COLONIES_CONTAINER_STOP_GRACE", "2")
-        env = executor_env(colony.server.port, colony.colonyname, **variables)
-        command = [*CLI, "executor", "start", "--type", "container", *options]
-        executor = RunningExecutor(command, env, tmp_path / f"container{len(started)}")
-        started.append(executor)
-        return executor.wait_ready() if ready else executor
-
-    yield start
-    for executor in started:
-        executor.stop()
+    with starting("container", colony.server.port, colony.colonyname, colony.colony_prvkey, tmp_path,
+                  COLONIES_CONTAINER_STOP_GRACE="2") as start:
+        yield start
 
 
 def spec(colony: ColonyEnv, image: str, cmd: str, *args: str, **changes: Any) -> dict[str, Any]:
@@ -171,7 +159,7 @@ def test_the_container_gets_no_key_of_the_executor(
     colony: ColonyEnv, start_container: StartContainer, busybox: str
 ) -> None:
     prvkey = colony.add_executor("box-1", EXECUTORTYPE)
-    start_container(COLONIES_PRVKEY=prvkey, COLONIES_COLONY_PRVKEY=colony.colony_prvkey)
+    start_container(COLONIES_PRVKEY=prvkey)
     done = finished(colony, submit(colony, spec(colony, busybox, "env", env={"MINE": "1"})))
     assert done.state == wire.SUCCESS, done.errors
     text, _ = log_text(colony.client, colony.colonyname, done.processid, colony.user_prvkey)
@@ -247,12 +235,8 @@ def test_a_workflow_passes_a_containers_output_to_a_python_step(
 ) -> None:
     image = build_python()
     start_container()
-    python = RunningExecutor(
-        [*CLI, "executor", "start", "--type", "python"],
-        executor_env(colony.server.port, colony.colonyname, COLONIES_COLONY_PRVKEY=colony.colony_prvkey),
-        tmp_path / "python")
-    try:
-        python.wait_ready()
+    with starting("python", colony.server.port, colony.colonyname, colony.colony_prvkey, tmp_path) as start:
+        start()
         code = ("import json, os; "
                 "json.dump([6, int(os.environ['B'])], open(os.environ['COLONIES_OUTPUT'], 'w'))")
         produce = FuncSpec.from_wire(spec(colony, image, "python3", "-c", code, env={"B": "7"},
@@ -266,8 +250,6 @@ def test_a_workflow_passes_a_containers_output_to_a_python_step(
         last = colony.client.find_process("multiply", graph.processids, colony.user_prvkey)
         done = colony.client.wait(last, 60, colony.user_prvkey)
         assert done.state == wire.SUCCESS and done.output == [42], done.errors
-    finally:
-        python.stop()
 
 
 def test_a_missing_engine_stops_the_executor_with_one_line(start_container: StartContainer) -> None:
