@@ -160,7 +160,7 @@ class ContainerExecutor(BaseExecutor):
             async with asyncio.timeout(job.timeout) as deadline:
                 await self._ensure_image(command.image, job)
                 with tempfile.TemporaryDirectory(prefix="colonies-container-") as private:
-                    return await self._run(job, command, _exchange_dir(Path(private), job))
+                    return await self._run(job, command, Path(private))
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -181,35 +181,44 @@ class ContainerExecutor(BaseExecutor):
             raise JobFailed(f"kwargs['docker-image']: image {image!r} is not on this executor's machine, "
                             f"and pulling it failed: {exc}") from None
 
-    async def _run(self, job: Job, command: CommandSpec, exchange: Path) -> list[Any]:
+    async def _run(self, job: Job, command: CommandSpec, private: Path) -> list[Any]:
+        """Run the container, with ``private`` (a directory of this run's own) as the engine's
+        working directory and holding the exchange directory mounted at /colonies."""
+        exchange = _exchange_dir(private, job)
         options = self._options(job, command, exchange)
         try:
             argv = self.engine.run_command(options, command.image, command.argv)
         except EngineError as exc:
             raise JobFailed(str(exc)) from None
-        child = await self.engine.start(argv)
-        assert child.stdout is not None and child.stderr is not None
         stdout = OutputLines(job.log, stop=lambda: None)
         stderr = OutputLines(job.log, stop=lambda: None)
-        pumps = {asyncio.create_task(stdout.pump(child.stdout)),
-                 asyncio.create_task(stderr.pump(child.stderr))}
+        child: asyncio.subprocess.Process | None = None
+        pumps: set[asyncio.Task[None]] = set()
         try:
+            try:
+                child = await self.engine.start(argv, cwd=str(private))
+            except OSError as exc:
+                raise JobFailed(f"cannot run the container engine {self.engine.binary!r}: {exc}") from None
+            assert child.stdout is not None and child.stderr is not None
+            pumps = {asyncio.create_task(stdout.pump(child.stdout)),
+                     asyncio.create_task(stderr.pump(child.stderr))}
             code = await child.wait()
             await asyncio.wait(pumps, timeout=5)
             if code == 0:
                 return command_output(exchange / "output.json", stdout.tail)
-            oom = await self.engine.oom_killed(options.name)
+            oom = await self.engine.oom_killed(options.name, cwd=str(private))
             raise JobFailed(_failure(code, oom, options.memory), "\n".join(stderr.tail or stdout.tail))
         finally:
             await self._dispose(child, options.name, pumps)
 
     async def _dispose(
-        self, child: asyncio.subprocess.Process, name: str, pumps: set[asyncio.Task[None]]
+        self, child: asyncio.subprocess.Process | None, name: str, pumps: set[asyncio.Task[None]]
     ) -> None:
-        """Stop the container if it still runs (cancelled, out of time), then remove it."""
+        """Stop the container if it still runs (cancelled, out of time), then remove it (also
+        when its start was cut short: it may have been created)."""
         assert self.settings is not None
         try:
-            if child.returncode is None:
+            if child is not None and child.returncode is None:
                 await self.engine.stop(name, self.settings.stop_grace)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(child.wait(), 10)
@@ -220,7 +229,8 @@ class ContainerExecutor(BaseExecutor):
             await self.engine.remove(name)
             for pump in pumps:
                 pump.cancel()
-            await asyncio.wait(pumps)
+            if pumps:
+                await asyncio.wait(pumps)
 
     def _options(self, job: Job, command: CommandSpec, exchange: Path) -> RunOptions:
         assert self.settings is not None

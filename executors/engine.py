@@ -108,14 +108,20 @@ class ContainerEngine:
         command += [image, *argv]
         return command
 
-    async def start(self, command: Sequence[str]) -> asyncio.subprocess.Process:
-        """Start a ``run_command`` (its stdout and stderr are pipes)."""
+    async def start(self, command: Sequence[str], cwd: str) -> asyncio.subprocess.Process:
+        """Start a ``run_command`` (its stdout and stderr are pipes) in the directory ``cwd``:
+        podman's conmon keeps that as its working directory and, on cgroup v1, leaves a file
+        ``oom`` there when the kernel's OOM killer struck in the container."""
         return await asyncio.create_subprocess_exec(
             *command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=without_secrets(), start_new_session=True,
+            env=without_secrets(), start_new_session=True, cwd=cwd,
         )
 
-    async def oom_killed(self, name: str) -> bool:
+    async def oom_killed(self, name: str, cwd: str) -> bool:
+        """Whether the OOM killer struck in container ``name`` (started in ``cwd``), as far as the
+        engine can tell: its ``State.OOMKilled``, or conmon's ``oom`` file."""
+        if os.path.exists(os.path.join(cwd, "oom")):
+            return True
         code, out = await self._call("inspect", "--format", "{{.State.OOMKilled}}", name, check=False)
         return code == 0 and out.strip() == "true"
 
