@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from executors.command_spec import command_output, parse_cpus, parse_memory, read_command_spec
-from executors.config import ConfigError
-from executors.container import ContainerSettings
+from executors.config import ConfigError, ExecutorConfig
+from executors.container import ContainerExecutor, ContainerSettings
 from executors.engine import ContainerEngine, RunOptions
-from executors.job import JobFailed
+from executors.job import Job, JobFailed
+from executors.register import Identity
 from pycolonies.models import Process
 
 
@@ -119,3 +120,29 @@ def test_the_run_command_is_confined() -> None:
     assert "--privileged" not in text and command[-3:] == ["img", "echo", "hi"]
     assert command[command.index("--env") + 1] == "A=x y" and command.count("--env") == 1
     assert "--http-proxy=false" not in ContainerEngine("/usr/bin/docker").run_command(options, "img", [])
+
+
+def _job(settings: ContainerSettings) -> tuple[ContainerExecutor, Job]:
+    identity = Identity("dev", "box-1", "e" * 64, "container-executor", "k" * 64, registered=False)
+    config = ExecutorConfig(host="127.0.0.1", port=50080, colonyname="dev", prvkey="k" * 64)
+    job = Job(process=process({"cmd": "env", "docker-image": "x"}, env={"MINE": "1"}), log=_no_log,
+              executor=identity, config=config, timeout=None)
+    return ContainerExecutor(config, settings=settings), job
+
+
+async def _no_log(line: str) -> None:
+    return None
+
+
+@pytest.mark.parametrize("hand_over", [False, True])
+def test_the_identity_goes_in_only_when_handed_over(tmp_path: Path, hand_over: bool) -> None:
+    executor, job = _job(ContainerSettings(hand_over_identity=hand_over))
+    executor.settings = executor.settings.checked()
+    options = executor._options(job, read_command_spec(job.process), tmp_path)
+    assert options.env["MINE"] == "1" and options.env["COLONIES_PROCESS_ID"] == job.processid
+    assert options.labels == {"colonies.executor": "e" * 64, "colonies.executorname": "dev/box-1",
+                              "colonies.process": job.processid}
+    assert options.network == "none" and options.memory == 2**30 and options.cpus == 1.0
+    handed = {"COLONIES_PRVKEY": "k" * 64, "COLONIES_SERVER_PORT": "50080", "COLONIES_COLONY_NAME": "dev"}
+    assert (handed.items() <= options.env.items()) is hand_over
+    assert ("k" * 64 in options.env.values()) is hand_over
