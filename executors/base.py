@@ -84,6 +84,10 @@ class BaseExecutor:
         Called in a thread after :meth:`setup`, so it may block (e.g. import modules in a subprocess)."""
         return []
 
+    async def started(self, identity: Identity) -> None:
+        """Called once the executor knows who it is, before it takes work: e.g. clean up what a
+        crashed run of the same executor left behind. Raise ConfigError to refuse to start."""
+
     # -- running --------------------------------------------------------------------------------
 
     def run_forever(self) -> None:
@@ -113,6 +117,7 @@ class BaseExecutor:
             if prepared is None:
                 return
             self.identity = prepared
+            await self.started(prepared)
             worker = Worker(self.execute, client, prepared, config)
             self._worker = worker
             if self._signals:

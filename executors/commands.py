@@ -15,12 +15,13 @@ from pycolonies.cli.common import fail
 
 
 def executor_start(
-    kind: Annotated[str, typer.Option("--type", help="Executor kind: python")] = "python",
+    kind: Annotated[str, typer.Option(
+        "--type", help="Executor kind: python, or container (settings: COLONIES_CONTAINER_*)")] = "python",
     name: Annotated[str | None, typer.Option(
         help="Name of the new executor (default COLONIES_EXECUTOR_NAME or <type>-<8 hex>)")] = None,
     executor_type: Annotated[str | None, typer.Option(
         "--executor-type", help="Executor type (default COLONIES_EXECUTOR_TYPE or the kind's, "
-        "python-executor for python)")] = None,
+        "python-executor for python, container-executor for container)")] = None,
     concurrency: Annotated[int, typer.Option(help="Processes run at the same time")] = 1,
     allow: Annotated[list[str] | None, typer.Option(
         "--allow", help="python: an allowed function, pkg.mod.func or pkg.mod.* (repeatable)")] = None,

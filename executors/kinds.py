@@ -9,6 +9,7 @@ from executors.config import ConfigError
 
 KINDS = {
     "python": "executors.python:PythonExecutor",
+    "container": "executors.container:ContainerExecutor",
 }
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import collections
 import contextlib
 import dataclasses
 import json
@@ -28,22 +27,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from executors.lines import OutputCallback, OutputLines
 from executors.protect import without_secrets
 from executors.python_worker import allowed_entry
 from pycolonies.models import Process
 
 WORKER_MODULE = "executors.python_worker"
-MAX_LINE = 64 * 1024  # longer output lines are passed on in pieces of this many bytes
 _STALL = 2.0  # once the worker's group is gone, a pipe with no data for this long is given up
 _DRAIN_LIMIT = 60.0  # ... and the output still coming after this long too (an escaped process)
 _OFFERED_TIMEOUT = 120.0
-_TAIL_LINES = 20  # output lines quoted when the worker dies without a result
-
-OutputCallback = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ async def run_process(
     job = {"process": process.to_wire(), "plan": plan, "client": dataclasses.asdict(client)}
     worker = await _start(settings.worker_command())
     assert worker.stdout is not None and worker.stderr is not None
-    output = _OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
+    output = OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
     lines = asyncio.create_task(output.pump(worker.stderr))
     result = asyncio.create_task(_read_answer(worker.stdout))
     try:
@@ -255,7 +250,7 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-async def _settle(output: _OutputLines, *readers: asyncio.Task[Any]) -> None:
+async def _settle(output: OutputLines, *readers: asyncio.Task[Any]) -> None:
     """Let the pipe readers finish once the worker's group is killed (asyncio's child watcher
     reaps the worker): all the output it wrote reaches ``on_output_line``, however slow that is.
     A process that left the group (``setsid``) may hold a pipe open: give up on it when no data
@@ -272,49 +267,6 @@ async def _settle(output: _OutputLines, *readers: asyncio.Task[Any]) -> None:
             reader.cancel()
         if pending:
             await asyncio.wait(pending)
-
-
-class _OutputLines:
-    """Splits the worker's output into lines for ``on_output_line`` (a failing callback stops
-    the worker) and keeps the last few lines, to quote when the worker dies without a result."""
-
-    def __init__(self, on_line: OutputCallback, stop: Callable[[], None]) -> None:
-        self.on_line = on_line
-        self.stop = stop
-        self.tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        self.waiting_since: float | None = None  # when it began waiting for data, if it is
-
-    def stalled(self, seconds: float) -> bool:
-        """Waited for data (not for the callback) for at least ``seconds``."""
-        since = self.waiting_since
-        return since is not None and asyncio.get_running_loop().time() - since >= seconds
-
-    async def pump(self, stream: asyncio.StreamReader) -> None:
-        loop = asyncio.get_running_loop()
-        pending = b""
-        try:
-            while True:
-                self.waiting_since = loop.time()
-                chunk = await stream.read(MAX_LINE)
-                self.waiting_since = None
-                if not chunk:
-                    break
-                *complete, pending = (pending + chunk).split(b"\n")
-                for line in complete:
-                    await self._emit(line)
-                while len(pending) >= MAX_LINE:
-                    await self._emit(pending[:MAX_LINE])
-                    pending = pending[MAX_LINE:]
-            if pending:
-                await self._emit(pending)
-        except Exception:
-            self.stop()
-            raise
-
-    async def _emit(self, line: bytes) -> None:
-        text = line.removesuffix(b"\r").decode("utf-8", errors="replace")
-        self.tail.append(text)
-        await self.on_line(text)
 
 
 async def _read_answer(stream: asyncio.StreamReader) -> bytes:

@@ -17,13 +17,12 @@ from pycolonies.models import FuncSpec, Process
 from server.testing import ServerThread
 from tests.conftest import ColonyEnv
 from tests.executors.harness import (
-    CLI,
     RunningExecutor,
     descendants,
-    executor_env,
     log_text,
     pid_gone,
     shared_dir,
+    starting,
     wait_state,
 )
 from tests.support import wait_until
@@ -36,19 +35,8 @@ StartPython = Callable[..., RunningExecutor]
 def start_python(colony: ColonyEnv, tmp_path: Path) -> Iterator[StartPython]:
     """``start_python(*options, **env)``: ``colonies executor start --type python`` registered
     with the colony key."""
-    started: list[RunningExecutor] = []
-
-    def start(*options: str, ready: bool = True, **variables: str) -> RunningExecutor:
-        variables.setdefault("COLONIES_COLONY_PRVKEY", colony.colony_prvkey)
-        env = executor_env(colony.server.port, colony.colonyname, **variables)
-        command = [*CLI, "executor", "start", "--type", "python", *options]
-        executor = RunningExecutor(command, env, tmp_path / f"python{len(started)}")
-        started.append(executor)
-        return executor.wait_ready() if ready else executor
-
-    yield start
-    for executor in started:
-        executor.stop()
+    with starting("python", colony.server.port, colony.colonyname, colony.colony_prvkey, tmp_path) as start:
+        yield start
 
 
 def spec(colony: ColonyEnv, func: Any, *args: Any, maxexectime: int = 60, **options: Any) -> FuncSpec:
@@ -280,7 +268,7 @@ def test_no_code_runs_only_allowed_functions(colony: ColonyEnv, start_python: St
     [
         ((), {"COLONIES_COLONY_NAME": ""}, "set COLONIES_COLONY_NAME"),
         ((), {"COLONIES_COLONY_PRVKEY": ""}, "set COLONIES_PRVKEY"),
-        (("--type", "fortran"), {}, "unknown executor type 'fortran'; known: python"),
+        (("--type", "fortran"), {}, "unknown executor type 'fortran'; known: container, python"),
         (("--no-code",), {}, "--no-code without --allow"),
         (("--allow", "no_such_module.f"), {}, "no_such_module"),
         (("--concurrency", "0"), {}, "concurrency must be at least 1"),

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +95,29 @@ class RunningExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def starting(kind: str, server_port: int, colonyname: str, colony_prvkey: str, workdir: Path,
+             **defaults: str) -> Iterator[Callable[..., RunningExecutor]]:
+    """``start(*options, ready=True, **env)`` runs ``colonies executor start --type KIND`` (registered
+    with the colony key unless ``env`` has ``COLONIES_PRVKEY``; ``defaults`` are more variables);
+    every executor started is stopped at the end."""
+    started: list[RunningExecutor] = []
+
+    def start(*options: str, ready: bool = True, **variables: str) -> RunningExecutor:
+        variables = {"COLONIES_COLONY_PRVKEY": colony_prvkey, **defaults, **variables}
+        env = executor_env(server_port, colonyname, **variables)
+        command = [*CLI, "executor", "start", "--type", kind, *options]
+        executor = RunningExecutor(command, env, workdir / f"{kind}{len(started)}")
+        started.append(executor)
+        return executor.wait_ready() if ready else executor
+
+    try:
+        yield start
+    finally:
+        for executor in started:
+            executor.stop()
 
 
 def submit(client: Colonies, colonyname: str, prvkey: str, funcname: str, *args: Any,
