@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, overload
 
 from pycolonies import wire
-from pycolonies.models import FuncSpec, Process, ProcessGraph, Workflow
+from pycolonies.models import File, FuncSpec, Process, ProcessGraph, Workflow
 
 Parse = Callable[[Any], Any]
 JSONDict = dict[str, Any]
@@ -428,6 +428,81 @@ class ColoniesApi(ABC):
     def remove_generator(self, generatorid: str, prvkey: str) -> JSONDict:
         msg = {"msgtype": "removegeneratormsg", "generatorid": generatorid, "all": False}
         return self._invoke(msg, prvkey, _raw)
+
+    # -- files and snapshots (metadata; the bytes are in blob storage) -----------------------------
+
+    def add_file(self, file: File | JSONDict, prvkey: str) -> JSONDict:
+        """Record a revision of ``file`` (colonyname, label, name, size, checksum, ref); the server
+        gives it its id and sequence number. Credentials in ``ref`` are not stored."""
+        return self._invoke({"msgtype": "addfilemsg", "file": _wire(file)}, prvkey, _raw)
+
+    def get_file(
+        self,
+        colonyname: str,
+        prvkey: str,
+        label: str | None = None,
+        fileid: str | None = None,
+        filename: str | None = None,
+        latest: bool = True,
+    ) -> list[JSONDict]:
+        """The file ``fileid``, or the revisions of ``filename`` under ``label`` (only the latest
+        when ``latest``): a list, as the reference returns."""
+        msg = {"msgtype": "getfilemsg", "colonyname": colonyname, "fileid": fileid or "",
+               "label": label or "", "name": filename or "", "latest": latest}
+        return self._invoke(msg, prvkey, _as_list)
+
+    def get_files(self, label: str, colonyname: str, prvkey: str) -> list[JSONDict]:
+        """The latest revision of every file under ``label`` (argument order as the reference's)."""
+        msg = {"msgtype": "getfilesmsg", "colonyname": colonyname, "label": label}
+        return self._invoke(msg, prvkey, _as_list)
+
+    def get_file_labels(
+        self, colonyname: str, prvkey: str, name: str = "", exact: bool = False
+    ) -> list[JSONDict]:
+        """Labels (with their number of files) starting with ``name``, or exactly ``name``."""
+        msg = {"msgtype": "getfilelabelsmsg", "colonyname": colonyname, "name": name, "exact": exact}
+        return self._invoke(msg, prvkey, _as_list)
+
+    def remove_file(
+        self,
+        colonyname: str,
+        prvkey: str,
+        label: str | None = None,
+        fileid: str | None = None,
+        filename: str | None = None,
+    ) -> JSONDict:
+        """Remove the revision ``fileid``, or every revision of ``filename`` under ``label``
+        (metadata only; revisions a snapshot holds stay readable through it)."""
+        msg = {"msgtype": "removefilemsg", "colonyname": colonyname, "fileid": fileid or "",
+               "label": label or "", "name": filename or ""}
+        return self._invoke(msg, prvkey, _raw)
+
+    def create_snapshot(self, colonyname: str, label: str, name: str, prvkey: str) -> JSONDict:
+        """Freeze the latest revision of every file under ``label`` (and below it) as ``name``."""
+        msg = {"msgtype": "createsnapshotmsg", "colonyname": colonyname, "label": label, "name": name}
+        return self._invoke(msg, prvkey, _raw)
+
+    def get_snapshot_by_name(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "getsnapshotmsg", "colonyname": colonyname, "snapshotid": "", "name": name}
+        return self._invoke(msg, prvkey, _raw)
+
+    def get_snapshot_by_id(self, colonyname: str, snapshotid: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "getsnapshotmsg", "colonyname": colonyname, "snapshotid": snapshotid, "name": ""}
+        return self._invoke(msg, prvkey, _raw)
+
+    def get_snapshots(self, colonyname: str, prvkey: str) -> list[JSONDict]:
+        return self._invoke({"msgtype": "getsnapshotsmsg", "colonyname": colonyname}, prvkey, _as_list)
+
+    def remove_snapshot_by_name(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "removesnapshotmsg", "colonyname": colonyname, "snapshotid": "", "name": name}
+        return self._invoke(msg, prvkey, _raw)
+
+    def remove_snapshot_by_id(self, colonyname: str, snapshotid: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "removesnapshotmsg", "colonyname": colonyname, "snapshotid": snapshotid, "name": ""}
+        return self._invoke(msg, prvkey, _raw)
+
+    def remove_all_snapshots(self, colonyname: str, prvkey: str) -> JSONDict:
+        return self._invoke({"msgtype": "removeallsnapshotmsg", "colonyname": colonyname}, prvkey, _raw)
 
     # -- server ---------------------------------------------------------------------------------
 

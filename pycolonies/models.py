@@ -333,3 +333,78 @@ class Generator(_Model):
     lastrun: datetime | None = None
     queuesize: int = 0
     checkerperiod: int = 0
+
+
+def normalize_label(label: str) -> str:
+    """A file label as the colony keeps it: one leading slash, no empty segments, no trailing
+    slash (``"data//x/"`` and ``"///data/x"`` are ``"/data/x"``; ``""`` is ``"/"``)."""
+    return "/" + "/".join(part for part in label.split("/") if part)
+
+
+@dataclass(kw_only=True)
+class S3Object(_Model):
+    """Where a file's bytes are. The reference also sends ``accesskey``, ``secretkey`` and
+    ``encryptionkey`` here; the server never stores them (credentials come from each client's own
+    configuration)."""
+
+    server: str = ""
+    port: int = 0
+    tls: bool = False
+    accesskey: str = ""
+    secretkey: str = ""
+    region: str = ""
+    encryptionkey: str = ""
+    encryptionalg: str = ""
+    object: str = ""
+    bucket: str = ""
+
+
+@dataclass(kw_only=True)
+class Reference(_Model):
+    protocol: str = "s3"
+    s3object: S3Object = field(default_factory=S3Object)
+
+
+@dataclass(kw_only=True)
+class File(_Model):
+    """One revision of a file under a label; adding the same (label, name) again adds a revision,
+    and the newest (highest ``sequencenr``) is the latest."""
+
+    fileid: str = ""
+    colonyname: str = ""
+    label: str = ""
+    name: str = ""
+    size: int = 0
+    sequencenr: int = 0
+    checksum: str = ""
+    checksumalg: str = ""
+    ref: Reference = field(default_factory=Reference)
+    added: datetime | None = None
+
+
+@dataclass(kw_only=True)
+class FileData(_Model):
+    """A label's file as ``getfilesmsg`` lists it (its latest revision)."""
+
+    name: str = ""
+    checksum: str = ""
+    size: int = 0
+    s3filename: str = ""
+
+
+@dataclass(kw_only=True)
+class Label(_Model):
+    name: str = ""
+    files: int = 0
+
+
+@dataclass(kw_only=True)
+class Snapshot(_Model):
+    """The latest revisions of every file under ``label``, frozen under ``name``."""
+
+    snapshotid: str = ""
+    colonyname: str = ""
+    label: str = ""
+    name: str = ""
+    fileids: list[str] = field(default_factory=list)
+    added: datetime | None = None

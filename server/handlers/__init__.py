@@ -8,6 +8,7 @@ from server.handlers import (
     colonies,
     crons,
     executors,
+    files,
     functions,
     generators,
     graphs,
@@ -21,7 +22,7 @@ from server.handlers import (
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
-                   attributes, serverinfo):
+                   attributes, files, serverinfo):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")

@@ -17,8 +17,11 @@ from pycolonies.models import (
     Capabilities,
     Colony,
     Executor,
+    File,
     Function,
     Log,
+    Reference,
+    Snapshot,
     User,
 )
 
@@ -188,4 +191,30 @@ def to_attribute(row: Any) -> Attribute:
         attributetype=row["attribute_type"],
         key=row["key"],
         value=row["value"],
+    )
+
+
+def to_file(row: Any) -> File:
+    return File(
+        fileid=row["file_id"],
+        colonyname=row["colony_name"],
+        label=row["label"],
+        name=row["name"],
+        size=row["size"],
+        sequencenr=row["sequence_nr"],
+        checksum=row["checksum"],
+        checksumalg=row["checksum_alg"],
+        ref=Reference.from_wire(row["ref"]),
+        added=row["added"],
+    )
+
+
+def to_snapshot(row: Any) -> Snapshot:
+    return Snapshot(
+        snapshotid=row["snapshot_id"],
+        colonyname=row["colony_name"],
+        label=row["label"],
+        name=row["name"],
+        fileids=list(row["file_ids"]),
+        added=row["added"],
     )

@@ -1,0 +1,33 @@
+-- Colony files (ColonyFS metadata): revisions of named files under labels, and snapshots that
+-- freeze the latest revisions under a label. The bytes live in blob storage; a row's ref says
+-- where, without credentials.
+
+-- The reference's FILE_SEQ: one global order of revisions ("latest" = the highest).
+CREATE SEQUENCE file_sequence;
+
+CREATE TABLE files (
+    file_id      text PRIMARY KEY,
+    colony_name  text NOT NULL REFERENCES colonies (name) ON DELETE CASCADE,
+    label        text NOT NULL,
+    name         text NOT NULL,
+    size         bigint NOT NULL DEFAULT 0,
+    sequence_nr  bigint NOT NULL DEFAULT nextval('file_sequence'),
+    checksum     text NOT NULL DEFAULT '',
+    checksum_alg text NOT NULL DEFAULT '',
+    ref          jsonb NOT NULL,
+    added        timestamptz NOT NULL DEFAULT now(),
+    -- Removed, but kept because a snapshot still holds it (it is gone from labels).
+    removed      boolean NOT NULL DEFAULT false
+);
+CREATE INDEX files_by_label ON files (colony_name, label, name, sequence_nr DESC) WHERE NOT removed;
+
+CREATE TABLE snapshots (
+    snapshot_id text PRIMARY KEY,
+    colony_name text NOT NULL REFERENCES colonies (name) ON DELETE CASCADE,
+    label       text NOT NULL,
+    name        text NOT NULL,
+    file_ids    text[] NOT NULL,
+    added       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (colony_name, name)
+);
+CREATE INDEX snapshots_by_file ON snapshots USING gin (file_ids);
