@@ -31,3 +31,24 @@ CREATE TABLE snapshots (
     UNIQUE (colony_name, name)
 );
 CREATE INDEX snapshots_by_file ON snapshots USING gin (file_ids);
+
+-- The embedded blob store (when no S3 is configured): a file's bytes in 1 MiB chunks, so every
+-- server replica serves them and an upload is visible only once it has committed whole.
+CREATE TABLE blobs (
+    colony_name text NOT NULL REFERENCES colonies (name) ON DELETE CASCADE,
+    object      text NOT NULL,
+    size        bigint NOT NULL,
+    checksum    text NOT NULL,  -- sha256, hex
+    added       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (colony_name, object)
+);
+
+CREATE TABLE blob_chunks (
+    colony_name text NOT NULL,
+    object      text NOT NULL,
+    seq         integer NOT NULL,
+    data        bytea NOT NULL,
+    PRIMARY KEY (colony_name, object, seq),
+    FOREIGN KEY (colony_name, object) REFERENCES blobs (colony_name, object) ON DELETE CASCADE
+);
+ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;  -- already compressed data is common

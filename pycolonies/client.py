@@ -8,17 +8,20 @@ connection.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
+import io
 import json
 import ssl
 import threading
 import time
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pycolonies import pubsub, rpc
+from pycolonies import blobs, pubsub, rpc
 from pycolonies.api import JSONDict, Parse
 from pycolonies.base import API_PATH, HttpClientBase
 from pycolonies.models import Process
@@ -98,6 +101,117 @@ class Colonies(HttpClientBase):
         yield from self._pushes([pubsub.processes_message(colonyname, executortype, state, timeout)],
                                 timeout, prvkey)
 
+    # -- file bytes (the server's embedded blob store) ------------------------------------------
+
+    def upload_file(self, colonyname: str, prvkey: str, filepath: str | None = None,
+                    label: str | None = None) -> JSONDict:
+        """Upload ``filepath`` as a new revision of its name under ``label`` (streamed, never held
+        in memory), then record it (``addfilemsg``); the file record."""
+        path = Path(filepath or "")
+        with path.open("rb") as stream:
+            checksum, size = blobs.sha256_of(stream)
+            stream.seek(0)
+            return self._upload(colonyname, prvkey, stream, size, checksum, path.name, label or "/")
+
+    def upload_data(self, colonyname: str, prvkey: str, filename: str | None = None,
+                    data: bytes | None = None, label: str | None = None) -> JSONDict:
+        """Upload ``data`` as a new revision of ``basename(filename)`` under ``label``."""
+        payload = bytes(data or b"")
+        checksum = hashlib.sha256(payload).hexdigest()
+        return self._upload(colonyname, prvkey, io.BytesIO(payload), len(payload), checksum,
+                            Path(filename or "").name, label or "/")
+
+    def download_file(
+        self, colonyname: str, prvkey: str, dst: str | None = None, label: str | None = None,
+        fileid: str | None = None, filename: str | None = None, latest: bool = True,
+    ) -> str:
+        """Download a file (by ``fileid``, or the latest revision of ``filename`` under ``label``)
+        into the directory ``dst``; its path. The bytes are checked against the recorded SHA-256
+        before the file appears under its name."""
+        blobs.lookup_args(fileid, filename)
+        file = self._file_to_fetch(colonyname, prvkey, label, fileid, filename, latest)
+        target = Path(dst or ".") / file["name"]
+        partial = blobs.partial_path(target)
+        try:
+            with partial.open("wb") as out:
+                self._download(colonyname, prvkey, file, out)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return str(target)
+
+    def download_data(
+        self, colonyname: str, prvkey: str, label: str | None = None, fileid: str | None = None,
+        filename: str | None = None, latest: bool = True,
+    ) -> bytes:
+        """A file's bytes (checked against the recorded SHA-256)."""
+        blobs.lookup_args(fileid, filename)
+        file = self._file_to_fetch(colonyname, prvkey, label, fileid, filename, latest)
+        out = io.BytesIO()
+        self._download(colonyname, prvkey, file, out)
+        return out.getvalue()
+
+    def delete_file(
+        self, colonyname: str, prvkey: str, label: str | None = None, fileid: str | None = None,
+        filename: str | None = None,
+    ) -> JSONDict:
+        """Remove a revision (``fileid``) or every revision of ``filename`` under ``label``; the
+        server deletes the bytes no revision or snapshot needs any more."""
+        blobs.lookup_args(fileid, filename)
+        return self.remove_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename)
+
+    def _file_to_fetch(self, colonyname: str, prvkey: str, label: str | None, fileid: str | None,
+                       filename: str | None, latest: bool) -> JSONDict:
+        found = self.get_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename,
+                              latest=latest)
+        return blobs.chosen_file(found, f"file {fileid or filename!r}")
+
+    def _upload(self, colonyname: str, prvkey: str, stream: Any, size: int, checksum: str, name: str,
+                label: str) -> JSONDict:
+        if not colonyname:
+            raise ValueError("colonyname is required to upload a file")
+        object_name = blobs.new_object_name()
+        headers = blobs.signed_headers("putblobmsg", colonyname, object_name, prvkey, size=size,
+                                       checksum=checksum)
+        headers.update({"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+        path = blobs.blob_path(colonyname, object_name)
+        status, content_type, data, _ = self._transfer("PUT", path, headers, body=stream)
+        if status not in (200, 201):
+            rpc.decode_reply(data, content_type, status, self._where)
+        return self.add_file(blobs.file_record(colonyname, label, name, size, checksum, object_name), prvkey)
+
+    def _download(self, colonyname: str, prvkey: str, file: JSONDict, out: Any) -> None:
+        object_name = file["ref"]["s3object"]["object"]
+        headers = blobs.signed_headers("getblobmsg", colonyname, object_name, prvkey)
+        conn = self._new_connection()
+        try:
+            _set_timeout(conn, self.timeout)
+            conn.request("GET", blobs.blob_path(colonyname, object_name), headers=headers)
+            response = conn.getresponse()
+            if response.status != 200:
+                rpc.decode_reply(response.read(), response.getheader("Content-Type") or "", response.status,
+                                 self._where)
+            blocks = iter(lambda: response.read(blobs.READ_BYTES), b"")
+            digest, size = blobs.write_blocks(blocks, out)
+            blobs.check_download(file, response.getheader(blobs.CHECKSUM_HEADER), digest, size)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            conn.close()
+
+    def _transfer(self, method: str, path: str, headers: dict[str, str],
+                  body: Any = None) -> tuple[int, str, bytes, http.client.HTTPResponse]:
+        conn = self._new_connection()
+        try:
+            _set_timeout(conn, self.timeout)
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.getheader("Content-Type") or "", response.read(), response
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            conn.close()
+
     # -- transport ------------------------------------------------------------------------------
 
     def _invoke(self, msg: JSONDict, prvkey: str | None, parse: Parse) -> Any:
@@ -131,13 +245,16 @@ class Colonies(HttpClientBase):
         for conn in connections:
             conn.close()
 
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self.tls:
+            return http.client.HTTPSConnection(self.host, self.port, context=ssl.create_default_context(),
+                                               blocksize=blobs.READ_BYTES)
+        return http.client.HTTPConnection(self.host, self.port, blocksize=blobs.READ_BYTES)
+
     def _connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if self.tls:
-                conn = http.client.HTTPSConnection(self.host, self.port, context=ssl.create_default_context())
-            else:
-                conn = http.client.HTTPConnection(self.host, self.port)
+            conn = self._new_connection()
             self._local.conn = conn
             with self._lock:
                 self._connections.add(conn)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from pycolonies import wire
 from server import db
+from server.blobs import BlobEndpoint
 from server.config import ServerConfig
 from server.context import Services
 from server.realtime import ProcessListener, PubSubEndpoint
@@ -23,10 +24,11 @@ log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
 ENDPOINT = web.AppKey("endpoint", RpcEndpoint)
 PUBSUB = web.AppKey("pubsub", PubSubEndpoint)
+BLOBS = web.AppKey("blobs", BlobEndpoint)
 
 
 def create_app(config: ServerConfig, dsn: str) -> web.Application:
-    """An app that connects to ``dsn``, migrates it, and serves /api, /health, /pubsub."""
+    """An app that connects to ``dsn``, migrates it, and serves /api, /health, /pubsub, /blobs."""
     app = web.Application(client_max_size=config.max_body_bytes)
 
     async def lifecycle(app: web.Application):
@@ -57,6 +59,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         app[SERVICES] = services
         app[ENDPOINT] = RpcEndpoint(services)
         app[PUBSUB] = PubSubEndpoint(services, listener)
+        app[BLOBS] = BlobEndpoint(services)
         yield
         await triggers.stop()
         await sweeper.stop()
@@ -82,6 +85,12 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     async def pubsub(request: web.Request) -> web.StreamResponse:
         return await request.app[PUBSUB].handle(request)
 
+    async def put_blob(request: web.Request) -> web.StreamResponse:
+        return await request.app[BLOBS].put(request)
+
+    async def get_blob(request: web.Request) -> web.StreamResponse:
+        return await request.app[BLOBS].get(request)
+
     async def release_long_polls(app: web.Application) -> None:
         services = app.get(SERVICES)
         if services is not None:
@@ -101,5 +110,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
 
     app.router.add_post("/api", api)
     app.router.add_get("/pubsub", pubsub)
+    app.router.add_put("/blobs/{colony}/{object}", put_blob)
+    app.router.add_get("/blobs/{colony}/{object}", get_blob)
     app.router.add_route("*", "/api", api_wrong_method)
     return app

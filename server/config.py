@@ -75,6 +75,7 @@ LIMITS = (
     Limit("max_body_bytes_in_flight_per_peer", "COLONIES_MAX_BODY_BYTES_IN_FLIGHT_PER_PEER", 1,
           off_by_zero=True),
     Limit("body_timeout_s", "COLONIES_BODY_TIMEOUT", 0.001),
+    Limit("max_blob_bytes", "COLONIES_MAX_BLOB_BYTES", 1),
     Limit("header_timeout_s", "COLONIES_HEADER_TIMEOUT", 0.001),
     Limit("max_headers", "COLONIES_MAX_HEADERS", 1),
     Limit("max_header_field_bytes", "COLONIES_MAX_HEADER_FIELD_BYTES", 64),
@@ -101,6 +102,7 @@ class ServerConfig:
     max_body_bytes_in_flight: int = 128 * MIB
     max_body_bytes_in_flight_per_peer: int = 32 * MIB
     body_timeout_s: float = 60.0
+    max_blob_bytes: int = 10 * 1024 * MIB  # one file's bytes in the embedded blob store
     header_timeout_s: float = 10.0
     max_headers: int = 32
     max_header_field_bytes: int = 8190  # also the longest request line

@@ -85,10 +85,11 @@ class ReplayGuard:
             if payloadtype in LEGACY_REPEATABLE:
                 return None
         else:
-            self._check_fresh(request_time)
+            self.check_fresh(request_time)
         return signature.lower()
 
-    def _check_fresh(self, request_time: Any) -> None:
+    def check_fresh(self, request_time: Any) -> None:
+        """Refuse (403) a ``requesttime`` outside the window, naming how far off it is."""
         if not isinstance(request_time, int) or isinstance(request_time, bool):
             raise Forbidden("Request refused: requesttime must be an integer (Unix time in nanoseconds)")
         behind_s = (time.time_ns() - request_time) / 1e9

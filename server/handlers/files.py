@@ -13,6 +13,7 @@ from pycolonies.models import File, FileData, Label, Snapshot, normalize_label
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, NotFound
+from server.store import blobs as blob_store
 from server.store import files as store
 from server.store.processes import new_id
 
@@ -87,9 +88,12 @@ async def get_file_labels(call: Call) -> Any:
 
 async def remove_file(call: Call) -> Any:
     colony, revisions = await _lookup(call, "remove file")
+    file_ids = [r.fileid for r in revisions]
     async with call.pool.acquire() as con, con.transaction():
         await store.lock_colony_files(con, colony)
-        await store.remove_revisions(con, colony, [r.fileid for r in revisions])
+        objects = await store.embedded_objects(con, colony, file_ids)
+        await store.remove_revisions(con, colony, file_ids)
+        await blob_store.collect(con, colony, objects)
     return {}
 
 
@@ -136,7 +140,7 @@ async def remove_snapshot(call: Call) -> Any:
     colony, snapshot = await _snapshot(call, "remove snapshot")
     async with call.pool.acquire() as con, con.transaction():
         await store.lock_colony_files(con, colony)
-        await store.remove_snapshots(con, colony, [snapshot.snapshotid])
+        await _remove_snapshots(con, colony, [snapshot])
     return {}
 
 
@@ -145,8 +149,17 @@ async def remove_all_snapshots(call: Call) -> Any:
     await auth.require_member(call.pool, colony, call.signer)
     async with call.pool.acquire() as con, con.transaction():
         await store.lock_colony_files(con, colony)
-        await store.remove_snapshots(con, colony, await store.snapshot_ids(con, colony))
+        await _remove_snapshots(con, colony, await store.list_snapshots(con, colony))
     return {}
+
+
+async def _remove_snapshots(con: Any, colony: str, snapshots: list[Snapshot]) -> None:
+    """With the colony's files locked: remove the snapshots, then the blobs of the revisions that
+    went with them (removed files only they held)."""
+    file_ids = [file_id for snapshot in snapshots for file_id in snapshot.fileids]
+    objects = await store.embedded_objects(con, colony, file_ids)
+    await store.remove_snapshots(con, colony, [s.snapshotid for s in snapshots])
+    await blob_store.collect(con, colony, objects)
 
 
 HANDLERS = {

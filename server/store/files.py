@@ -76,11 +76,12 @@ async def list_snapshots(db: Db, colony_name: str) -> list[Snapshot]:
     return [to_snapshot(r) for r in await db.fetch(SQL["list_snapshots"], colony_name)]
 
 
-async def snapshot_ids(db: Db, colony_name: str) -> list[str]:
-    return [r["snapshot_id"] for r in await db.fetch(SQL["snapshot_ids"], colony_name)]
-
-
 async def remove_snapshots(db: Db, colony_name: str, snapshot_ids: Sequence[str]) -> int:
     """With the colony's files locked: delete these snapshots (and the removed revisions only they
     held); how many snapshots were deleted."""
     return len(await db.fetch(SQL["remove_snapshots"], colony_name, list(snapshot_ids)))
+
+
+async def embedded_objects(db: Db, colony_name: str, file_ids: Sequence[str]) -> list[str]:
+    """The embedded-store blobs these revisions refer to (to collect after removing them)."""
+    return [r["object"] for r in await db.fetch(SQL["embedded_objects"], colony_name, list(file_ids))]

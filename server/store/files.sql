@@ -92,11 +92,13 @@ freed AS (
     RETURNING 1)
 SELECT snapshot_id, (SELECT count(*) FROM freed) AS freed FROM gone
 
--- name: snapshot_ids
--- The ids of colony $1's snapshots.
-SELECT snapshot_id FROM snapshots WHERE colony_name = $1
-
 -- name: lock_colony_files
 -- For the rest of the transaction, be the only one removing colony $1's files or changing its
 -- snapshots (so that a snapshot never holds a revision that a concurrent removal deletes).
 SELECT pg_advisory_xact_lock(hashtextextended('colonies files ' || $1, 0))
+
+-- name: embedded_objects
+-- The embedded-store blobs (ref protocol "colonies") that colony $1's revisions $2 refer to.
+SELECT DISTINCT ref -> 's3object' ->> 'object' AS object
+  FROM files
+ WHERE colony_name = $1 AND file_id = ANY ($2::text[]) AND ref ->> 'protocol' = 'colonies'

@@ -1,0 +1,195 @@
+"""File bytes in the embedded blob store: streamed uploads and downloads through the SDK, checked
+by SHA-256, visible only whole, collected when nothing needs them, and refused before any byte is
+read unless signed by a member."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import http.client
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from pycolonies import NotFoundError, blobs, crypto, rpc
+from pycolonies.blobs import CorruptDownload
+from tests.conftest import ColonyEnv, make_colony
+
+MIB = 1024 * 1024
+
+
+def message(body: bytes) -> str:
+    """The message of an error reply ("" for another reply)."""
+    reply = json.loads(body)
+    if not reply.get("error"):
+        return ""
+    return json.loads(base64.b64decode(reply["payload"]))["message"]
+
+
+def put(
+    colony: ColonyEnv, object_name: str, body: bytes, *, prvkey: str | None = None, size: int | None = None,
+    checksum: str | None = None, headers: dict | None = None,
+) -> tuple[int, str]:
+    """A raw PUT /blobs request: (status, the error message or "")."""
+    signed = blobs.signed_headers(
+        "putblobmsg", colony.colonyname, object_name, prvkey or colony.user_prvkey,
+        size=len(body) if size is None else size,
+        checksum=hashlib.sha256(body).hexdigest() if checksum is None else checksum,
+    )
+    conn = http.client.HTTPConnection(colony.server.host, colony.server.port, timeout=30)
+    try:
+        conn.request("PUT", blobs.blob_path(colony.colonyname, object_name), body=body,
+                     headers=signed if headers is None else headers)
+        response = conn.getresponse()
+        return response.status, message(response.read())
+    finally:
+        conn.close()
+
+
+def get_status(colony: ColonyEnv, object_name: str, prvkey: str | None = None) -> int:
+    signed = blobs.signed_headers("getblobmsg", colony.colonyname, object_name, prvkey or colony.user_prvkey)
+    conn = http.client.HTTPConnection(colony.server.host, colony.server.port, timeout=30)
+    try:
+        conn.request("GET", blobs.blob_path(colony.colonyname, object_name), headers=signed)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_bytes_go_up_and_come_back_checked(colony: ColonyEnv, tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB + 17)  # crosses chunk boundaries
+    source = tmp_path / "up" / "big.bin"
+    source.parent.mkdir()
+    source.write_bytes(data)
+    record = colony.client.upload_file(colony.colonyname, colony.user_prvkey, filepath=str(source),
+                                       label="/data")
+    assert (record["name"], record["label"], record["size"]) == ("big.bin", "/data", len(data))
+    assert record["checksum"] == hashlib.sha256(data).hexdigest()
+    assert record["ref"]["protocol"] == "colonies"
+    down = tmp_path / "down"
+    down.mkdir()
+    path = colony.client.download_file(colony.colonyname, colony.executor_prvkey, dst=str(down),
+                                       label="/data", filename="big.bin")
+    assert Path(path) == down / "big.bin" and Path(path).read_bytes() == data
+    assert [p.name for p in down.iterdir()] == ["big.bin"]  # no partial file left
+
+
+def test_the_latest_revision_is_downloaded_and_an_empty_file_works(colony: ColonyEnv) -> None:
+    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
+    client.upload_data(name, key, filename="notes.txt", data=b"old", label="/n")
+    client.upload_data(name, key, filename="dir/notes.txt", data=b"new", label="/n")  # basename kept
+    assert client.download_data(name, key, label="/n", filename="notes.txt") == b"new"
+    client.upload_data(name, key, filename="empty", data=b"", label="/n")
+    assert client.download_data(name, key, label="/n", filename="empty") == b""
+    with pytest.raises(ValueError, match="Both 'fileid' and 'filename' cannot be set"):
+        client.download_data(name, key, fileid="x", filename="notes.txt")
+
+
+def test_blobs_are_collected_when_no_revision_or_snapshot_needs_them(colony: ColonyEnv) -> None:
+    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
+    kept = client.upload_data(name, key, filename="a", data=b"A", label="/d")
+    dropped = client.upload_data(name, key, filename="b", data=b"B", label="/d")
+    client.create_snapshot(name, "/d", "v1", key)
+    client.delete_file(name, key, label="/d", filename="a")
+    assert client.download_data(name, key, fileid=kept["fileid"]) == b"A"  # the snapshot holds it
+    client.remove_snapshot_by_name(name, "v1", key)
+    assert get_status(colony, kept["ref"]["s3object"]["object"]) == 404
+    assert get_status(colony, dropped["ref"]["s3object"]["object"]) == 200
+    client.delete_file(name, key, fileid=dropped["fileid"])
+    assert get_status(colony, dropped["ref"]["s3object"]["object"]) == 404
+
+
+def test_a_corrupt_download_is_refused_and_leaves_no_file(colony: ColonyEnv, tmp_path: Path) -> None:
+    record = colony.client.upload_data(colony.colonyname, colony.user_prvkey, filename="x", data=b"good",
+                                       label="/d")
+
+    async def corrupt() -> None:
+        con = await asyncpg.connect(colony.server.dsn)
+        await con.execute("UPDATE blob_chunks SET data = 'evil'::bytea")
+        await con.close()
+
+    asyncio.run(corrupt())
+    with pytest.raises(CorruptDownload, match="is corrupt"):
+        colony.client.download_data(colony.colonyname, colony.user_prvkey, fileid=record["fileid"])
+    with pytest.raises(CorruptDownload):
+        colony.client.download_file(colony.colonyname, colony.user_prvkey, dst=str(tmp_path),
+                                    fileid=record["fileid"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_upload_that_does_not_match_what_was_signed_leaves_nothing(colony: ColonyEnv) -> None:
+    status, body = put(colony, "obj1", b"hello", checksum="0" * 64)
+    assert status == 400 and "Upload refused" in body
+    assert get_status(colony, "obj1") == 404
+    status, _ = put(colony, "obj1", b"hello")  # the name is free again
+    assert status == 201 and get_status(colony, "obj1") == 200
+    assert put(colony, "obj1", b"hello")[0] == 200  # the same bytes again: nothing to do
+    status, body = put(colony, "obj1", b"other")
+    assert status == 400 and "already has a blob <obj1> with other content" in body
+
+
+def test_an_upload_cut_off_midway_leaves_nothing_and_the_name_free(colony: ColonyEnv) -> None:
+    data = os.urandom(3 * MIB)
+    headers = blobs.signed_headers("putblobmsg", colony.colonyname, "cut", colony.user_prvkey,
+                                   size=len(data), checksum=hashlib.sha256(data).hexdigest())
+    with socket.create_connection((colony.server.host, colony.server.port)) as sock:
+        head = f"PUT {blobs.blob_path(colony.colonyname, 'cut')} HTTP/1.1\r\nHost: x\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head += f"Content-Length: {len(data)}\r\n\r\n"
+        sock.sendall(head.encode() + data[: 2 * MIB])
+    assert get_status(colony, "cut") == 404
+    assert put(colony, "cut", data)[0] == 201  # waits for the broken upload's rollback, if need be
+
+
+def test_blob_requests_need_a_members_fresh_signature_before_any_byte_is_read(colony: ColonyEnv) -> None:
+    other = make_colony(colony.client, colony.server, "other")
+    status, body = put(colony, "o", b"x", headers={})
+    assert status == 400 and "needs the Colonies-Payload and Colonies-Signature headers" in body
+    assert put(colony, "o", b"x", prvkey=other.user_prvkey)[0] == 403
+    assert put(colony, "o", b"x", prvkey=crypto.generate_private_key())[0] == 403
+    forged = blobs.signed_headers("putblobmsg", colony.colonyname, "o", colony.user_prvkey, size=1,
+                                  checksum="0" * 64)
+    forged[blobs.SIGNATURE_HEADER] = "00" * 65
+    assert put(colony, "o", b"x", headers=forged)[0] == 403
+    wrong_object = blobs.signed_headers("putblobmsg", colony.colonyname, "other-name", colony.user_prvkey,
+                                        size=1, checksum=hashlib.sha256(b"x").hexdigest())
+    status, body = put(colony, "o", b"x", headers=wrong_object)
+    assert status == 400 and "not this putblobmsg" in body
+    fields = {"msgtype": "putblobmsg", "colonyname": colony.colonyname, "object": "o", "size": 1,
+              "checksum": hashlib.sha256(b"x").hexdigest()}
+    stale = rpc.request_envelope(fields, colony.user_prvkey)
+    payload = crypto_payload_with_time(stale, colony.user_prvkey, time.time_ns() - 3600 * 10**9)
+    status, body = put(colony, "o", b"x", headers=payload)
+    assert status == 403 and "behind the server's clock" in body
+    status, body = put(colony, "o", b"", size=11 * 1024**3)
+    assert status == 413 and "COLONIES_MAX_BLOB_BYTES" in body
+    assert get_status(colony, "o", other.user_prvkey) == 403
+    assert get_status(colony, "o") == 404
+
+
+def crypto_payload_with_time(envelope: dict, prvkey: str, request_time: int) -> dict[str, str]:
+    """Blob headers for the envelope's message, re-signed with another ``requesttime``."""
+    msg = json.loads(base64.b64decode(envelope["payload"]))
+    msg["requesttime"] = request_time
+    payload = base64.b64encode(json.dumps(msg).encode()).decode()
+    return {blobs.PAYLOAD_HEADER: payload, blobs.SIGNATURE_HEADER: crypto.sign(payload, prvkey)}
+
+
+def test_a_file_stored_in_s3_says_so_instead_of_failing_obscurely(colony: ColonyEnv) -> None:
+    colony.client.add_file({"colonyname": colony.colonyname, "label": "/s3", "name": "f", "size": 1,
+                            "checksum": "", "ref": {"protocol": "s3", "s3object": {"object": "o"}}},
+                           colony.user_prvkey)
+    with pytest.raises(NotImplementedError, match="protocol 's3'"):
+        colony.client.download_data(colony.colonyname, colony.user_prvkey, label="/s3", filename="f")
+    with pytest.raises(NotFoundError):
+        colony.client.download_data(colony.colonyname, colony.user_prvkey, label="/s3", filename="nope")
+    with pytest.raises(ValueError, match="colonyname is required"):
+        colony.client.upload_data("", colony.user_prvkey, filename="f", data=b"x")
