@@ -20,6 +20,8 @@ CREATE TABLE files (
     removed      boolean NOT NULL DEFAULT false
 );
 CREATE INDEX files_by_label ON files (colony_name, label, name, sequence_nr DESC) WHERE NOT removed;
+-- Which revisions refer to a blob of the embedded store (to collect blobs nothing refers to).
+CREATE INDEX files_by_object ON files (colony_name, (ref -> 's3object' ->> 'object'));
 
 CREATE TABLE snapshots (
     snapshot_id text PRIMARY KEY,

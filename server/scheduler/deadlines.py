@@ -12,14 +12,17 @@ import time
 import asyncpg
 
 from server.scheduler.leader import LeaderLoop
+from server.store import blobs, graphs, seen_requests, wakeups
 from server.store import deadlines as store
-from server.store import graphs, seen_requests, wakeups
 
 log = logging.getLogger(__name__)
 
 SWEEPER_LOCK_ID = 0x636F6C6F6E79_01  # "colony" + 1
 SWEEP_INTERVAL_S = 0.25
 REPLAY_EXPIRY_INTERVAL_S = 10.0
+# An uploaded blob is recorded (addfilemsg) right after its upload; one still unrecorded after
+# this long never will be.
+ORPHAN_BLOB_AGE_S = 3600.0
 
 
 async def sweep(con: asyncpg.Connection) -> dict[str, int]:
@@ -57,4 +60,6 @@ class DeadlineSweeper(LeaderLoop):
             log.info("deadlines: %s", result)
         if time.monotonic() >= self._next_expiry:
             await seen_requests.expire(con, self.replay_retention_s)
+            if collected := await blobs.collect_orphans(con, ORPHAN_BLOB_AGE_S):
+                log.info("collected %d uploaded blob(s) that no file refers to", collected)
             self._next_expiry = time.monotonic() + REPLAY_EXPIRY_INTERVAL_S

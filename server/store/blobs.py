@@ -33,3 +33,8 @@ async def chunk(db: Db, colony_name: str, object_name: str, seq: int) -> bytes |
 async def collect(db: Db, colony_name: str, object_names: Sequence[str]) -> list[str]:
     """Delete those of the blobs that no file revision refers to any more."""
     return [r["object"] for r in await db.fetch(SQL["collect"], colony_name, list(object_names))]
+
+
+async def collect_orphans(db: Db, older_than_s: float) -> int:
+    """Delete blobs uploaded more than ``older_than_s`` ago that no revision refers to."""
+    return int(await db.fetchval(SQL["collect_orphans"], float(older_than_s)))

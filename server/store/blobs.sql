@@ -25,3 +25,15 @@ DELETE FROM blobs b
                     WHERE f.colony_name = b.colony_name AND f.ref ->> 'protocol' = 'colonies'
                       AND f.ref -> 's3object' ->> 'object' = b.object)
 RETURNING b.object
+
+-- name: collect_orphans
+-- Delete the blobs that no file revision has referred to for $1 seconds since they were uploaded
+-- (an upload whose addfilemsg never came); how many.
+WITH orphans AS (
+    DELETE FROM blobs b
+     WHERE b.added < now() - make_interval(secs => $1)
+       AND NOT EXISTS (SELECT 1 FROM files f
+                        WHERE f.colony_name = b.colony_name AND f.ref ->> 'protocol' = 'colonies'
+                          AND f.ref -> 's3object' ->> 'object' = b.object)
+    RETURNING 1)
+SELECT count(*) FROM orphans

@@ -19,6 +19,8 @@ import pytest
 
 from pycolonies import NotFoundError, blobs, crypto, rpc
 from pycolonies.blobs import CorruptDownload
+from server.scheduler.deadlines import ORPHAN_BLOB_AGE_S
+from server.store import blobs as blob_store
 from tests.conftest import ColonyEnv, make_colony
 
 MIB = 1024 * 1024
@@ -193,3 +195,25 @@ def test_a_file_stored_in_s3_says_so_instead_of_failing_obscurely(colony: Colony
         colony.client.download_data(colony.colonyname, colony.user_prvkey, label="/s3", filename="nope")
     with pytest.raises(ValueError, match="colonyname is required"):
         colony.client.upload_data("", colony.user_prvkey, filename="f", data=b"x")
+
+
+def test_an_upload_never_recorded_as_a_file_is_collected_after_an_hour(colony: ColonyEnv) -> None:
+    assert put(colony, "orphan", b"o")[0] == 201
+    assert put(colony, "young-orphan", b"y")[0] == 201
+    recorded = colony.client.upload_data(colony.colonyname, colony.user_prvkey, filename="f", data=b"f")
+
+    async def age_and_collect() -> int:
+        con = await asyncpg.connect(colony.server.dsn)
+        try:
+            await con.execute(
+                "UPDATE blobs SET added = now() - interval '2 hours' WHERE object <> 'young-orphan'"
+            )
+            return await blob_store.collect_orphans(con, ORPHAN_BLOB_AGE_S)
+        finally:
+            await con.close()
+
+    assert asyncio.run(age_and_collect()) == 1
+    assert get_status(colony, "orphan") == 404
+    assert get_status(colony, "young-orphan") == 200
+    kept = colony.client.download_data(colony.colonyname, colony.user_prvkey, fileid=recorded["fileid"])
+    assert kept == b"f"
