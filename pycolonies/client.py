@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from pycolonies import blobs, pubsub, rpc
 from pycolonies.api import JSONDict, Parse
 from pycolonies.base import API_PATH, HttpClientBase
+from pycolonies.filesync import SyncPlan, Transfer, plan_sync
 from pycolonies.models import Process
 from pycolonies.websocket import WebSocket
 
@@ -159,6 +160,36 @@ class Colonies(HttpClientBase):
         server deletes the bytes no revision or snapshot needs any more."""
         blobs.lookup_args(fileid, filename)
         return self.remove_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename)
+
+    def sync_plan(self, dir: str, label: str, keeplocal: bool, colonyname: str, prvkey: str) -> SyncPlan:
+        """What :meth:`sync` would transfer (a dry run)."""
+        labels = [item["name"] for item in self.get_file_labels(colonyname, prvkey, name=label)]
+        return plan_sync(Path(dir), label, keeplocal, labels,
+                         lambda sub: self.get_files(sub, colonyname, prvkey))
+
+    def sync(self, dir: str, label: str, keeplocal: bool, colonyname: str, prvkey: str,
+             progress: Callable[[Transfer], None] | None = None) -> SyncPlan:
+        """Make the directory ``dir`` and the label ``label`` hold the same files (the reference's
+        signature; rules in :mod:`pycolonies.filesync`): upload what only ``dir`` has, download
+        what only the label has, and on a conflict keep the local bytes when ``keeplocal``. Returns
+        the plan it carried out; ``progress`` is called before each transfer."""
+        return self.apply_sync(self.sync_plan(dir, label, keeplocal, colonyname, prvkey), colonyname, prvkey,
+                               progress)
+
+    def apply_sync(self, plan: SyncPlan, colonyname: str, prvkey: str,
+                   progress: Callable[[Transfer], None] | None = None) -> SyncPlan:
+        """Carry out a plan from :meth:`sync_plan`."""
+        for transfer in plan.uploads:
+            if progress:
+                progress(transfer)
+            self.upload_file(colonyname, prvkey, filepath=str(transfer.path), label=transfer.label)
+        for transfer in plan.downloads:
+            if progress:
+                progress(transfer)
+            transfer.path.parent.mkdir(parents=True, exist_ok=True)
+            self.download_file(colonyname, prvkey, dst=str(transfer.path.parent), label=transfer.label,
+                               filename=transfer.name)
+        return plan
 
     def _file_to_fetch(self, colonyname: str, prvkey: str, label: str | None, fileid: str | None,
                        filename: str | None, latest: bool) -> JSONDict:

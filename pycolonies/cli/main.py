@@ -25,6 +25,7 @@ from pycolonies.cli import (
     colony,
     cron,
     executor,
+    fs,
     function,
     log,
     plugins,
@@ -79,6 +80,7 @@ app.add_typer(workflow.app, name="workflow")
 app.add_typer(log.app, name="log")
 app.add_typer(cron.app, name="cron")
 app.add_typer(attribute.app, name="attribute")
+app.add_typer(fs.app, name="fs")
 app.command("run")(run.run_interactive)
 
 

@@ -1,0 +1,273 @@
+"""``colonies fs``: colony files under labels, snapshots, and syncing a directory with a label.
+
+The bytes go to and come from the server's embedded blob store (files stored in S3 by the
+reference's tools are listed, but this CLI does not fetch them yet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+from pycolonies.cli.common import (
+    ColonyOption,
+    JsonOption,
+    confirm_destructive,
+    console,
+    fail,
+    info,
+    pick,
+    print_details,
+    print_json,
+    print_table,
+    session,
+)
+from pycolonies.client import Colonies
+from pycolonies.filesync import SyncPlan, Transfer
+from pycolonies.models import normalize_label
+
+app = typer.Typer(no_args_is_help=True, help="Colony files: labels, snapshots, sync.")
+label_app = typer.Typer(no_args_is_help=True, help="File labels (virtual directories).")
+snapshot_app = typer.Typer(no_args_is_help=True, help="Snapshots: frozen revisions of a label's files.")
+app.add_typer(label_app, name="label")
+app.add_typer(snapshot_app, name="snapshot")
+
+LabelOption = Annotated[str, typer.Option("--label", "-l", help="Label, e.g. /data/raw")]
+NameOption = Annotated[str | None, typer.Option("--name", "-n", help="File name under --label")]
+FileIdOption = Annotated[str | None, typer.Option("--fileid", "-i", help="File (revision) id")]
+DirOption = Annotated[Path, typer.Option("--dir", "-d", help="Local directory")]
+SnapshotIdOption = Annotated[str | None, typer.Option("--snapshotid", "-i", help="Snapshot id")]
+SnapshotNameOption = Annotated[str | None, typer.Option("--snapshotname", "-n", help="Snapshot name")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
+
+
+def _one_file(name: str | None, fileid: str | None, label: str | None) -> None:
+    if bool(name) == bool(fileid):
+        fail("give either --fileid, or --label and --name")
+    if name and not label:
+        fail("--name needs --label")
+
+
+@app.command("ls")
+def fs_ls(label: LabelOption = "/", colony: ColonyOption = None, json_output: JsonOption = False) -> None:
+    """List the files under a label: each one's latest revision (COLONIES_PRVKEY)."""
+    with session() as (settings, client):
+        colonyname, key = settings.colony(colony), settings.key()
+        files = client.get_files(label, colonyname, key)
+        rows = []
+        for item in files:
+            revisions = client.get_file(colonyname, key, label=label, filename=item["name"], latest=False)
+            latest = revisions[0] if revisions else {}
+            rows.append({**item, "fileid": latest.get("fileid", ""), "added": latest.get("added", ""),
+                         "revisions": len(revisions)})
+    if json_output:
+        print_json(rows)
+    elif not rows:
+        info(f"No files under label {normalize_label(label)}")
+    else:
+        print_table(rows, [("filename", pick("name")), ("size", pick("size")), ("latest id", pick("fileid")),
+                           ("added", pick("added")), ("revisions", pick("revisions"))])
+
+
+@app.command("info")
+def fs_info(label: LabelOption = "", name: NameOption = None, fileid: FileIdOption = None,
+            colony: ColonyOption = None, json_output: JsonOption = False) -> None:
+    """Show a file's latest revision, or a revision by id."""
+    _one_file(name, fileid, label)
+    with session() as (settings, client):
+        found = client.get_file(settings.colony(colony), settings.key(), label=label, fileid=fileid,
+                                filename=name)
+    file = found[0]
+    if json_output:
+        print_json(file)
+        return
+    print_details([("Id", file["fileid"]), ("Label", file["label"]), ("Name", file["name"]),
+                   ("Size", file["size"]), ("Sequence nr", file["sequencenr"]),
+                   ("Checksum", f"{file['checksumalg']}:{file['checksum']}"), ("Added", file["added"]),
+                   ("Stored", (file.get("ref") or {}).get("protocol", ""))])
+
+
+@app.command("get")
+def fs_get(label: LabelOption = "", name: NameOption = None, fileid: FileIdOption = None,
+           directory: DirOption = Path("."), colony: ColonyOption = None) -> None:
+    """Download a file (its latest revision, or a revision by id) into --dir."""
+    _one_file(name, fileid, label)
+    directory.mkdir(parents=True, exist_ok=True)
+    with session() as (settings, client):
+        path = client.download_file(settings.colony(colony), settings.key(), dst=str(directory), label=label,
+                                    fileid=fileid, filename=name)
+    typer.echo(path)
+
+
+@app.command("remove")
+def fs_remove(label: LabelOption = "", name: NameOption = None, fileid: FileIdOption = None,
+              colony: ColonyOption = None) -> None:
+    """Remove a revision (--fileid), or every revision of a file (--label and --name)."""
+    _one_file(name, fileid, label)
+    with session() as (settings, client):
+        client.delete_file(settings.colony(colony), settings.key(), label=label, fileid=fileid, filename=name)
+    info(f"Removed {fileid or name}")
+
+
+@app.command("sync")
+def fs_sync(
+    directory: DirOption,
+    label: LabelOption,
+    keeplocal: Annotated[bool, typer.Option(
+        "--keeplocal/--keepremote",
+        help="On a conflict keep the local bytes (upload them) or the label's")] = True,
+    dry: Annotated[bool, typer.Option("--dry", help="Show the plan, transfer nothing")] = False,
+    yes: YesOption = False,
+    colony: ColonyOption = None,
+) -> None:
+    """Make --dir and --label hold the same files.
+
+    Uploads what only the directory has and downloads what only the label has; on a conflict
+    --keeplocal (default) uploads the local bytes as a new revision, --keepremote replaces the
+    local file (asks first, unless --yes)."""
+    if directory.exists() and not directory.is_dir():
+        fail(f"--dir {directory} is not a directory")
+    if not dry:
+        directory.mkdir(parents=True, exist_ok=True)
+    with session() as (settings, client):
+        colonyname, key = settings.colony(colony), settings.key()
+        plan = client.sync_plan(str(directory), label, keeplocal, colonyname, key)
+        _print_plan(plan)
+        if dry or plan.empty:
+            return
+        if any(t.conflict for t in plan.downloads):
+            confirm_destructive("replace local files with the label's revisions", yes)
+        _apply(client, plan, colonyname, key)
+    info(f"Synced {directory} with {plan.label}: {len(plan.uploads)} uploaded, {len(plan.downloads)} "
+         f"downloaded, {plan.unchanged} unchanged")
+
+
+def _print_plan(plan: SyncPlan) -> None:
+    rows = [{"file": t.name, "size": t.size, "label": t.label,
+             "action": action + (" (conflict)" if t.conflict else "")}
+            for action, transfers in (("upload", plan.uploads), ("download", plan.downloads))
+            for t in transfers]
+    if not rows:
+        info(f"Nothing to sync: {plan.unchanged} file(s) the same on both sides")
+        return
+    print_table(rows, [("file", pick("file")), ("size", pick("size")), ("label", pick("label")),
+                       ("action", pick("action"))])
+
+
+def _apply(client: Colonies, plan: SyncPlan, colonyname: str, key: str) -> None:
+    total = sum(t.size for t in plan.uploads + plan.downloads)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console(),
+                  disable=not console().is_terminal, transient=True) as bar:
+        task = bar.add_task("sync", total=total)
+
+        def step(transfer: Transfer) -> None:
+            bar.update(task, description=transfer.name)
+            bar.advance(task, transfer.size)
+
+        client.apply_sync(plan, colonyname, key, progress=step)
+
+
+@label_app.command("ls")
+def label_ls(colony: ColonyOption = None, json_output: JsonOption = False) -> None:
+    """List the colony's labels with their number of files."""
+    with session() as (settings, client):
+        labels = client.get_file_labels(settings.colony(colony), settings.key())
+    if json_output:
+        print_json(labels)
+    elif not labels:
+        info("No labels found")
+    else:
+        print_table(labels, [("label", pick("name")), ("files", pick("files"))])
+
+
+@label_app.command("remove")
+def label_remove(label: LabelOption, yes: YesOption = False, colony: ColonyOption = None) -> None:
+    """Remove every file under a label (not the labels below it)."""
+    confirm_destructive(f"remove every file under label {normalize_label(label)}", yes)
+    with session() as (settings, client):
+        colonyname, key = settings.colony(colony), settings.key()
+        files = client.get_files(label, colonyname, key)
+        for file in files:
+            client.delete_file(colonyname, key, label=label, filename=file["name"])
+    info(f"Removed {len(files)} file(s) under {normalize_label(label)}")
+
+
+def _snapshot(client: Colonies, colonyname: str, key: str, snapshotid: str | None, name: str | None) -> Any:
+    if bool(snapshotid) == bool(name):
+        fail("give either --snapshotid or --snapshotname")
+    if snapshotid:
+        return client.get_snapshot_by_id(colonyname, snapshotid, key)
+    return client.get_snapshot_by_name(colonyname, name or "", key)
+
+
+@snapshot_app.command("create")
+def snapshot_create(label: LabelOption,
+                    name: Annotated[str, typer.Option("--snapshotname", "-n", help="Snapshot name")],
+                    colony: ColonyOption = None) -> None:
+    """Freeze the latest revision of every file under --label (and below it)."""
+    with session() as (settings, client):
+        snapshot = client.create_snapshot(settings.colony(colony), label, name, settings.key())
+    typer.echo(f"SnapshotId: {snapshot['snapshotid']}")
+    info(f"Snapshot {name} holds {len(snapshot['fileids'])} file(s)")
+
+
+@snapshot_app.command("ls")
+def snapshot_ls(colony: ColonyOption = None, json_output: JsonOption = False) -> None:
+    with session() as (settings, client):
+        snapshots = client.get_snapshots(settings.colony(colony), settings.key())
+    if json_output:
+        print_json(snapshots)
+    elif not snapshots:
+        info("No snapshots found")
+    else:
+        print_table(snapshots, [("name", pick("name")), ("label", pick("label")), ("id", pick("snapshotid")),
+                                ("files", lambda s: len(s.get("fileids") or [])), ("added", pick("added"))])
+
+
+@snapshot_app.command("info")
+def snapshot_info(snapshotid: SnapshotIdOption = None, name: SnapshotNameOption = None,
+                  colony: ColonyOption = None, json_output: JsonOption = False) -> None:
+    with session() as (settings, client):
+        snapshot = _snapshot(client, settings.colony(colony), settings.key(), snapshotid, name)
+    if json_output:
+        print_json(snapshot)
+        return
+    print_details([("Id", snapshot["snapshotid"]), ("Name", snapshot["name"]), ("Label", snapshot["label"]),
+                   ("Files", len(snapshot["fileids"])), ("Added", snapshot["added"])])
+
+
+@snapshot_app.command("download")
+def snapshot_download(directory: DirOption, snapshotid: SnapshotIdOption = None,
+                      name: SnapshotNameOption = None, colony: ColonyOption = None) -> None:
+    """Download every file a snapshot holds into --dir, in the label's tree below its label."""
+    with session() as (settings, client):
+        colonyname, key = settings.colony(colony), settings.key()
+        snapshot = _snapshot(client, colonyname, key, snapshotid, name)
+        base = normalize_label(snapshot["label"])
+        for file_id in snapshot["fileids"]:
+            file = client.get_file(colonyname, key, fileid=file_id)[0]
+            below = file["label"][len(base):].strip("/")
+            target = directory / below if below else directory
+            target.mkdir(parents=True, exist_ok=True)
+            client.download_file(colonyname, key, dst=str(target), fileid=file_id)
+    info(f"Downloaded {len(snapshot['fileids'])} file(s) into {directory}")
+
+
+@snapshot_app.command("remove")
+def snapshot_remove(snapshotid: SnapshotIdOption = None, name: SnapshotNameOption = None,
+                    colony: ColonyOption = None) -> None:
+    with session() as (settings, client):
+        colonyname, key = settings.colony(colony), settings.key()
+        snapshot = _snapshot(client, colonyname, key, snapshotid, name)
+        client.remove_snapshot_by_id(colonyname, snapshot["snapshotid"], key)
+    info(f"Removed snapshot {snapshot['name']}")
+
+
+@snapshot_app.command("removeall")
+def snapshot_removeall(yes: YesOption = False, colony: ColonyOption = None) -> None:
+    confirm_destructive("remove every snapshot of the colony", yes)
+    with session() as (settings, client):
+        client.remove_all_snapshots(settings.colony(colony), settings.key())
+    info("Removed all snapshots")
