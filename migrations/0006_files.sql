@@ -16,11 +16,16 @@ CREATE TABLE files (
     checksum_alg text NOT NULL DEFAULT '',
     ref          jsonb NOT NULL,
     added        timestamptz NOT NULL DEFAULT now(),
+    -- Our extension: key/value metadata set at upload, and the process that produced the file.
+    metadata     jsonb NOT NULL DEFAULT '{}',
+    process_id   text NOT NULL DEFAULT '',
     -- Removed, but kept because a snapshot still holds it (it is gone from labels).
     removed      boolean NOT NULL DEFAULT false
 );
 CREATE INDEX files_by_label ON files (colony_name, label, name, sequence_nr DESC) WHERE NOT removed;
 -- Which revisions refer to a blob of the embedded store (to collect blobs nothing refers to).
+CREATE INDEX files_by_metadata ON files USING gin (metadata jsonb_path_ops) WHERE NOT removed;
+CREATE INDEX files_by_process ON files (colony_name, process_id) WHERE process_id <> '' AND NOT removed;
 CREATE INDEX files_by_object ON files (colony_name, (ref -> 's3object' ->> 'object'));
 
 CREATE TABLE snapshots (

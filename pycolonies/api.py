@@ -477,6 +477,23 @@ class ColoniesApi(ABC):
                "label": label or "", "name": filename or ""}
         return self._invoke(msg, prvkey, _raw)
 
+    def search_files(
+        self,
+        colonyname: str,
+        prvkey: str,
+        label: str = "",
+        name: str = "",
+        metadata: dict[str, str] | None = None,
+        processid: str = "",
+        count: int = 100,
+    ) -> list[JSONDict]:
+        """Revisions, newest first, under ``label`` (and below it), named ``name``, whose metadata
+        holds every pair of ``metadata``, produced by ``processid`` (each filter only when given).
+        An extension of the reference protocol (``searchfilesmsg``)."""
+        msg = {"msgtype": "searchfilesmsg", "colonyname": colonyname, "label": label, "name": name,
+               "metadata": dict(metadata or {}), "processid": processid, "count": count}
+        return self._invoke(msg, prvkey, _as_list)
+
     def create_snapshot(self, colonyname: str, label: str, name: str, prvkey: str) -> JSONDict:
         """Freeze the latest revision of every file under ``label`` (and below it) as ``name``."""
         msg = {"msgtype": "createsnapshotmsg", "colonyname": colonyname, "label": label, "name": name}

@@ -60,10 +60,14 @@ def embedded_ref(object_name: str) -> dict[str, Any]:
     return {"protocol": EMBEDDED, "s3object": {"object": object_name}}
 
 
-def file_record(colonyname: str, label: str, name: str, size: int, checksum: str, object_name: str) -> dict:
-    """The ``addfilemsg`` file for bytes just put in the embedded store."""
+def file_record(
+    colonyname: str, label: str, name: str, size: int, checksum: str, object_name: str,
+    metadata: dict[str, str] | None = None, processid: str = "",
+) -> dict[str, Any]:
+    """The ``addfilemsg`` file for bytes put in the embedded store under ``object_name``."""
     return {"colonyname": colonyname, "label": label, "name": name, "size": size, "checksum": checksum,
-            "checksumalg": "SHA256", "ref": embedded_ref(object_name)}
+            "checksumalg": "SHA256", "ref": embedded_ref(object_name), "metadata": dict(metadata or {}),
+            "processid": processid}
 
 
 def chosen_file(found: list[dict[str, Any]], what: str) -> dict[str, Any]:

@@ -105,22 +105,27 @@ class Colonies(HttpClientBase):
     # -- file bytes (the server's embedded blob store) ------------------------------------------
 
     def upload_file(self, colonyname: str, prvkey: str, filepath: str | None = None,
-                    label: str | None = None) -> JSONDict:
+                    label: str | None = None, metadata: dict[str, str] | None = None,
+                    processid: str = "") -> JSONDict:
         """Upload ``filepath`` as a new revision of its name under ``label`` (streamed, never held
-        in memory), then record it (``addfilemsg``); the file record."""
+        in memory), then record it (``addfilemsg``) with ``metadata`` and the producing
+        ``processid`` if given (our extensions); the file record."""
         path = Path(filepath or "")
         with path.open("rb") as stream:
             checksum, size = blobs.sha256_of(stream)
             stream.seek(0)
-            return self._upload(colonyname, prvkey, stream, size, checksum, path.name, label or "/")
+            record = blobs.file_record(colonyname, label or "/", path.name, size, checksum, "", metadata,
+                                       processid)
+            return self._upload(prvkey, stream, record)
 
     def upload_data(self, colonyname: str, prvkey: str, filename: str | None = None,
-                    data: bytes | None = None, label: str | None = None) -> JSONDict:
+                    data: bytes | None = None, label: str | None = None,
+                    metadata: dict[str, str] | None = None, processid: str = "") -> JSONDict:
         """Upload ``data`` as a new revision of ``basename(filename)`` under ``label``."""
         payload = bytes(data or b"")
-        checksum = hashlib.sha256(payload).hexdigest()
-        return self._upload(colonyname, prvkey, io.BytesIO(payload), len(payload), checksum,
-                            Path(filename or "").name, label or "/")
+        record = blobs.file_record(colonyname, label or "/", Path(filename or "").name, len(payload),
+                                   hashlib.sha256(payload).hexdigest(), "", metadata, processid)
+        return self._upload(prvkey, io.BytesIO(payload), record)
 
     def download_file(
         self, colonyname: str, prvkey: str, dst: str | None = None, label: str | None = None,
@@ -197,19 +202,21 @@ class Colonies(HttpClientBase):
                               latest=latest)
         return blobs.chosen_file(found, f"file {fileid or filename!r}")
 
-    def _upload(self, colonyname: str, prvkey: str, stream: Any, size: int, checksum: str, name: str,
-                label: str) -> JSONDict:
+    def _upload(self, prvkey: str, stream: Any, record: JSONDict) -> JSONDict:
+        """Put the bytes of ``stream`` in the embedded store, then record ``record`` for them."""
+        colonyname, size = record["colonyname"], record["size"]
         if not colonyname:
             raise ValueError("colonyname is required to upload a file")
         object_name = blobs.new_object_name()
+        record["ref"] = blobs.embedded_ref(object_name)
         headers = blobs.signed_headers("putblobmsg", colonyname, object_name, prvkey, size=size,
-                                       checksum=checksum)
+                                       checksum=record["checksum"])
         headers.update({"Content-Length": str(size), "Content-Type": "application/octet-stream"})
         path = blobs.blob_path(colonyname, object_name)
         status, content_type, data, _ = self._transfer("PUT", path, headers, body=stream)
         if status not in (200, 201):
             rpc.decode_reply(data, content_type, status, self._where)
-        return self.add_file(blobs.file_record(colonyname, label, name, size, checksum, object_name), prvkey)
+        return self.add_file(record, prvkey)
 
     def _download(self, colonyname: str, prvkey: str, file: JSONDict, out: Any) -> None:
         object_name = file["ref"]["s3object"]["object"]

@@ -380,6 +380,10 @@ class File(_Model):
     checksumalg: str = ""
     ref: Reference = field(default_factory=Reference)
     added: datetime | None = None
+    # Our extensions (reference clients ignore them): key/value metadata set at upload, and the
+    # process that produced the file.
+    metadata: dict[str, str] = field(default_factory=dict)
+    processid: str = ""
 
 
 @dataclass(kw_only=True)

@@ -31,7 +31,9 @@ from typing import Any
 
 from server.errors import Forbidden
 
-READ_ONLY = frozenset({"versionmsg", "searchlogsmsg", "resolvegeneratormsg", "channelreadmsg"})
+READ_ONLY = frozenset(
+    {"versionmsg", "searchlogsmsg", "searchfilesmsg", "resolvegeneratormsg", "channelreadmsg"}
+)
 LEGACY_REPEATED_WORK = frozenset(
     {
         "assignprocessmsg",

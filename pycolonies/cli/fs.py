@@ -111,6 +111,65 @@ def fs_remove(label: LabelOption = "", name: NameOption = None, fileid: FileIdOp
     info(f"Removed {fileid or name}")
 
 
+MetaOption = Annotated[list[str] | None, typer.Option(
+    "--meta", "-m", help="Metadata KEY=VALUE (repeatable)")]
+
+
+def _metadata(pairs: list[str] | None) -> dict[str, str]:
+    metadata: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--meta {pair!r}: give KEY=VALUE")
+        metadata[key] = value
+    return metadata
+
+
+@app.command("put")
+def fs_put(
+    file: Annotated[Path, typer.Option("--file", "-f", help="Local file to upload")],
+    label: LabelOption,
+    meta: MetaOption = None,
+    processid: Annotated[str, typer.Option(help="The process that produced the file")] = "",
+    colony: ColonyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Upload one file as a new revision under --label, with metadata (our extension)."""
+    if not file.is_file():
+        fail(f"--file {file} is not a file")
+    metadata = _metadata(meta)
+    with session() as (settings, client):
+        record = client.upload_file(settings.colony(colony), settings.key(), filepath=str(file), label=label,
+                                    metadata=metadata, processid=processid)
+    if json_output:
+        print_json(record)
+    else:
+        typer.echo(f"FileId: {record['fileid']}")
+
+
+@app.command("search")
+def fs_search(
+    label: LabelOption = "",
+    name: Annotated[str, typer.Option("--name", "-n", help="File name")] = "",
+    meta: MetaOption = None,
+    processid: Annotated[str, typer.Option(help="Produced by this process")] = "",
+    count: Annotated[int, typer.Option(help="At most this many (1-100), newest first")] = 100,
+    colony: ColonyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Find revisions by label (and below it), name, metadata and producing process."""
+    with session() as (settings, client):
+        found = client.search_files(settings.colony(colony), settings.key(), label=label, name=name,
+                                    metadata=_metadata(meta), processid=processid, count=count)
+    if json_output:
+        print_json(found)
+    elif not found:
+        info("No files found")
+    else:
+        print_table(found, [("label", pick("label")), ("name", pick("name")), ("size", pick("size")),
+                            ("id", pick("fileid")), ("metadata", pick("metadata")), ("added", pick("added"))])
+
+
 @app.command("sync")
 def fs_sync(
     directory: DirOption,

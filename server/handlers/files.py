@@ -15,9 +15,24 @@ from server.context import Call
 from server.errors import BadRequest, NotFound
 from server.store import blobs as blob_store
 from server.store import files as store
+from server.store import processes as process_store
 from server.store.processes import new_id
 
 SECRET_REF_FIELDS = ("accesskey", "secretkey", "encryptionkey")
+MAX_METADATA_KEYS = 64
+MAX_METADATA_KEY_CHARS = 128
+MAX_METADATA_VALUE_CHARS = 4096
+MAX_SEARCH_COUNT = 100
+
+
+def _check_metadata(metadata: dict[str, str], where: str) -> None:
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise BadRequest(f"Invalid {where}: at most {MAX_METADATA_KEYS} keys, not {len(metadata)}")
+    for key, value in metadata.items():
+        if not key or len(key) > MAX_METADATA_KEY_CHARS:
+            raise BadRequest(f"Invalid {where}: a key is 1-{MAX_METADATA_KEY_CHARS} characters, not {key!r}")
+        if len(value) > MAX_METADATA_VALUE_CHARS:
+            raise BadRequest(f"Invalid {where}.{key}: at most {MAX_METADATA_VALUE_CHARS} characters")
 
 
 def _stored_ref(file: File) -> dict[str, Any]:
@@ -37,6 +52,12 @@ async def add_file(call: Call) -> Any:
                          "directory in file.label)")
     if file.size < 0:
         raise BadRequest(f"Invalid addfilemsg: file.size must not be negative, not {file.size}")
+    _check_metadata(file.metadata, "addfilemsg: file.metadata")
+    if file.processid:
+        process = await process_store.get_row(call.pool, file.processid)
+        if process is None or process["colony_name"] != file.colonyname:
+            raise BadRequest(f"Invalid addfilemsg: file.processid <{file.processid}> is no process of colony "
+                             f"<{file.colonyname}>")
     file.fileid = new_id()
     file.label = normalize_label(file.label)
     return await store.add(call.pool, file, _stored_ref(file))
@@ -162,7 +183,25 @@ async def _remove_snapshots(con: Any, colony: str, snapshots: list[Snapshot]) ->
     await blob_store.collect(con, colony, objects)
 
 
+async def search_files(call: Call) -> Any:
+    """Our extension: revisions by label (and below), name, metadata and producing process."""
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer)
+    metadata = call.msg.data.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise BadRequest("Invalid searchfilesmsg: metadata must be an object of strings")
+    _check_metadata(metadata, "searchfilesmsg: metadata")
+    count = call.msg.int("count", MAX_SEARCH_COUNT)
+    if not 1 <= count <= MAX_SEARCH_COUNT:
+        raise BadRequest(f"Invalid searchfilesmsg: count must be 1-{MAX_SEARCH_COUNT}, not {count}")
+    label = call.msg.str("label")
+    return await store.search(call.pool, colony, label=normalize_label(label) if label else "",
+                              name=call.msg.str("name"), metadata=metadata,
+                              process_id=call.msg.str("processid"), count=count)
+
+
 HANDLERS = {
+    "searchfilesmsg": search_files,
     "addfilemsg": add_file,
     "getfilemsg": get_file,
     "getfilesmsg": get_files,

@@ -21,9 +21,16 @@ SQL = queries.load("files")
 async def add(db: Db, file: File, ref: dict[str, Any]) -> File:
     row = await db.fetchrow(
         SQL["add"], file.fileid, file.colonyname, file.label, file.name, file.size, file.checksum,
-        file.checksumalg, ref,
+        file.checksumalg, ref, file.metadata, file.processid,
     )
     return to_file(row)
+
+
+async def search(
+    db: Db, colony_name: str, *, label: str, name: str, metadata: dict[str, str], process_id: str, count: int
+) -> list[File]:
+    rows = await db.fetch(SQL["search"], colony_name, label, name, metadata, process_id, count)
+    return [to_file(r) for r in rows]
 
 
 async def get(db: Db, colony_name: str, file_id: str) -> File | None:

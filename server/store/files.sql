@@ -2,9 +2,11 @@
 
 -- name: add
 -- A new revision of file $4 under label $3 in colony $2 ($1 id, $5 size, $6 checksum,
--- $7 checksum algorithm, $8 ref without credentials); the row as stored.
-INSERT INTO files (file_id, colony_name, label, name, size, checksum, checksum_alg, ref)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+-- $7 checksum algorithm, $8 ref without credentials, $9 metadata, $10 producing process or '');
+-- the row as stored.
+INSERT INTO files (file_id, colony_name, label, name, size, checksum, checksum_alg, ref, metadata,
+                   process_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *
 
 -- name: get
@@ -102,3 +104,15 @@ SELECT pg_advisory_xact_lock(hashtextextended('colonies files ' || $1, 0))
 SELECT DISTINCT ref -> 's3object' ->> 'object' AS object
   FROM files
  WHERE colony_name = $1 AND file_id = ANY ($2::text[]) AND ref ->> 'protocol' = 'colonies'
+
+-- name: search
+-- Up to $6 of colony $1's revisions (newest first) under label $2 or below it ('' or '/': any),
+-- named $3 (unless ''), whose metadata contains $4, produced by process $5 (unless '').
+SELECT * FROM files
+ WHERE colony_name = $1 AND NOT removed
+   AND ($2 IN ('', '/') OR label = $2 OR starts_with(label, $2 || '/'))
+   AND ($3 = '' OR name = $3)
+   AND metadata @> $4::jsonb
+   AND ($5 = '' OR process_id = $5)
+ ORDER BY sequence_nr DESC
+ LIMIT $6

@@ -206,6 +206,8 @@ def to_file(row: Any) -> File:
         checksumalg=row["checksum_alg"],
         ref=Reference.from_wire(row["ref"]),
         added=row["added"],
+        metadata=dict(row["metadata"]),
+        processid=row["process_id"],
     )
 
 

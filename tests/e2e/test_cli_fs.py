@@ -59,3 +59,16 @@ def test_get_remove_and_snapshots(colony: ColonyEnv, tmp_path: Path) -> None:
     wrong = run(colony, "fs", "get", "-l", "/results", "-d", str(got))
     assert wrong.returncode != 0 and "give either --fileid, or --label and --name" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_put_with_metadata_and_search(colony: ColonyEnv, tmp_path: Path) -> None:
+    plot = tmp_path / "beam7.png"
+    plot.write_bytes(b"png")
+    put = ok(run(colony, "fs", "put", "-f", str(plot), "-l", "/chime/plots", "-m", "beam=7",
+                 "-m", "kind=plot"))
+    assert put.startswith("FileId: ")
+    found = ok(run(colony, "fs", "search", "-l", "/chime", "-m", "kind=plot"))
+    assert "beam7.png" in found and '"beam": "7"' in found
+    assert "No files found" in run(colony, "fs", "search", "-m", "kind=table").stderr
+    bad = run(colony, "fs", "put", "-f", str(plot), "-l", "/x", "-m", "novalue")
+    assert bad.returncode != 0 and "give KEY=VALUE" in bad.stderr

@@ -182,3 +182,45 @@ def test_removing_a_colony_removes_its_files_and_snapshots(colony: ColonyEnv) ->
     again = make_colony(colony.client, colony.server, colony.colonyname)  # same name, new colony
     assert again.client.get_file_labels(again.colonyname, again.user_prvkey) == []
     assert again.client.get_snapshots(again.colonyname, again.user_prvkey) == []
+
+
+def test_files_are_found_by_label_name_metadata_and_producing_process(colony: ColonyEnv) -> None:
+    conditions = {"colonyname": colony.colonyname, "executortype": colony.executortype}
+    process = colony.client.submit_func_spec({"funcname": "f", "conditions": conditions}, colony.user_prvkey)
+    plot = add(colony, "plot.png", label="/chime/2026/plots", metadata={"kind": "plot", "beam": "7"},
+               processid=process.processid)
+    add(colony, "plot.png", label="/other", metadata={"kind": "plot"})
+    add(colony, "table.csv", label="/chime/2026", metadata={"kind": "table", "beam": "7"})
+    search = colony.client.search_files
+    key, name = colony.user_prvkey, colony.colonyname
+    plots = search(name, key, label="/chime", metadata={"kind": "plot"})
+    assert [f["fileid"] for f in plots] == [plot["fileid"]]
+    assert [f["name"] for f in search(name, key, metadata={"beam": "7"})] == ["table.csv", "plot.png"]
+    assert [f["label"] for f in search(name, key, name="plot.png")] == ["/other", "/chime/2026/plots"]
+    found = search(name, key, processid=process.processid)
+    assert [f["fileid"] for f in found] == [plot["fileid"]]
+    assert found[0]["metadata"] == {"kind": "plot", "beam": "7"}
+    assert found[0]["processid"] == process.processid
+    assert search(name, key, label="/chim") == []  # a label, not a string prefix
+    assert len(search(name, key, count=1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"metadata": {"k": 1}}, "file.metadata.k must be a string"),
+        ({"metadata": {"": "v"}}, "a key is 1-128 characters"),
+        ({"metadata": {f"k{i}": "v" for i in range(65)}}, "at most 64 keys"),
+        ({"processid": "0" * 64}, "is no process of colony"),
+    ],
+)
+def test_bad_metadata_or_process_is_refused(colony: ColonyEnv, overrides: dict, message: str) -> None:
+    with pytest.raises(BadRequestError, match=message):
+        colony.client.add_file(a_file(colony, **overrides), colony.user_prvkey)
+
+
+def test_a_bad_search_is_refused(colony: ColonyEnv) -> None:
+    with pytest.raises(BadRequestError, match="count must be 1-100"):
+        colony.client.search_files(colony.colonyname, colony.user_prvkey, count=0)
+    with pytest.raises(AccessDeniedError):
+        colony.client.search_files(colony.colonyname, crypto.generate_private_key())
