@@ -3,7 +3,7 @@ servers without S3: the signed headers, checksums and names the transfers need (
 network here; the clients do that).
 
 A file whose ``ref.protocol`` is ``"colonies"`` lives in the embedded store under
-``ref.s3object.object``; ``"s3"`` is the reference's S3 layout.
+``ref.s3object.object``; ``"s3"`` is the reference's S3 layout (:mod:`pycolonies.s3`).
 """
 
 from __future__ import annotations
@@ -74,11 +74,9 @@ def chosen_file(found: list[dict[str, Any]], what: str) -> dict[str, Any]:
     """The one file a ``get_file`` lookup gave, stored where this SDK can fetch it."""
     file = found[0]
     protocol = (file.get("ref") or {}).get("protocol")
-    if protocol != EMBEDDED:
-        raise NotImplementedError(
-            f"{what} is stored with protocol {protocol!r} (S3); this SDK reads files from the server's "
-            "embedded store only so far"
-        )
+    if protocol not in (EMBEDDED, "s3"):
+        raise NotImplementedError(f"{what} is stored with protocol {protocol!r}, which this SDK cannot read "
+                                  f"(it reads {EMBEDDED!r} and 's3')")
     return file
 
 

@@ -24,8 +24,11 @@ from typing import Any
 from pycolonies import blobs, pubsub, rpc
 from pycolonies.api import JSONDict, Parse
 from pycolonies.base import API_PATH, HttpClientBase
+from pycolonies.errors import NotFoundError
 from pycolonies.filesync import SyncPlan, Transfer, plan_sync
 from pycolonies.models import Process
+from pycolonies.s3 import PROTOCOL as S3_PROTOCOL
+from pycolonies.s3 import S3Settings, S3Store, S3Unavailable
 from pycolonies.websocket import WebSocket
 
 # Failures that mean "the idle keep-alive connection was already closed by the server".
@@ -46,6 +49,9 @@ class Colonies(HttpClientBase):
     """
 
     def _init_transport(self) -> None:
+        # Where uploads go: S3 with these settings, else (None) AWS_S3_* if set, else the server's
+        # embedded blob store. Downloads follow each file's ref.
+        self.s3: S3Settings | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
@@ -164,7 +170,28 @@ class Colonies(HttpClientBase):
         """Remove a revision (``fileid``) or every revision of ``filename`` under ``label``; the
         server deletes the bytes no revision or snapshot needs any more."""
         blobs.lookup_args(fileid, filename)
-        return self.remove_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename)
+        revisions = self.get_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename,
+                                  latest=False)
+        removed = self.remove_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename)
+        self._delete_s3_objects(colonyname, prvkey, revisions)
+        return removed
+
+    def _delete_s3_objects(self, colonyname: str, prvkey: str, revisions: list[JSONDict]) -> None:
+        """Delete the S3 objects of removed revisions that no snapshot still holds (the server
+        deletes embedded-store bytes itself; it has no S3 credentials)."""
+        in_s3 = [r for r in revisions if (r.get("ref") or {}).get("protocol") == S3_PROTOCOL]
+        settings = self._s3_settings() if in_s3 else None
+        if settings is None:
+            return
+        store = S3Store(settings)
+        for revision in in_s3:
+            try:
+                self.get_file(colonyname, prvkey, fileid=revision["fileid"])
+                continue  # a snapshot holds it
+            except NotFoundError:
+                pass
+            s3object = revision["ref"]["s3object"]
+            store.delete(s3object.get("bucket", ""), s3object["object"])
 
     def sync_plan(self, dir: str, label: str, keeplocal: bool, colonyname: str, prvkey: str) -> SyncPlan:
         """What :meth:`sync` would transfer (a dry run)."""
@@ -202,12 +229,21 @@ class Colonies(HttpClientBase):
                               latest=latest)
         return blobs.chosen_file(found, f"file {fileid or filename!r}")
 
+    def _s3_settings(self) -> S3Settings | None:
+        return self.s3 or S3Settings.from_env()
+
     def _upload(self, prvkey: str, stream: Any, record: JSONDict) -> JSONDict:
-        """Put the bytes of ``stream`` in the embedded store, then record ``record`` for them."""
+        """Put the bytes of ``stream`` in S3 (when configured) or the embedded store, then record
+        ``record`` for them."""
         colonyname, size = record["colonyname"], record["size"]
         if not colonyname:
             raise ValueError("colonyname is required to upload a file")
         object_name = blobs.new_object_name()
+        settings = self._s3_settings()
+        if settings is not None:
+            S3Store(settings).upload(stream, object_name)
+            record["ref"] = settings.ref(object_name)
+            return self.add_file(record, prvkey)
         record["ref"] = blobs.embedded_ref(object_name)
         headers = blobs.signed_headers("putblobmsg", colonyname, object_name, prvkey, size=size,
                                        checksum=record["checksum"])
@@ -219,7 +255,17 @@ class Colonies(HttpClientBase):
         return self.add_file(record, prvkey)
 
     def _download(self, colonyname: str, prvkey: str, file: JSONDict, out: Any) -> None:
-        object_name = file["ref"]["s3object"]["object"]
+        s3object = file["ref"]["s3object"]
+        if file["ref"]["protocol"] == S3_PROTOCOL:
+            settings = self._s3_settings()
+            if settings is None:
+                raise S3Unavailable(f"file {file['name']!r} is in S3 (bucket {s3object.get('bucket')!r} at "
+                                    f"{s3object.get('server')!r}); set AWS_S3_ENDPOINT and its credentials")
+            digest, size = blobs.write_blocks(S3Store(settings).download(s3object.get("bucket", ""),
+                                                                          s3object["object"]), out)
+            blobs.check_download(file, None, digest, size)
+            return
+        object_name = s3object["object"]
         headers = blobs.signed_headers("getblobmsg", colonyname, object_name, prvkey)
         conn = self._new_connection()
         try:

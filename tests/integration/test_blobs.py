@@ -12,13 +12,12 @@ import json
 import os
 import socket
 import time
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from pycolonies import NotFoundError, blobs, crypto, rpc
-from pycolonies.blobs import CorruptDownload
+from pycolonies.s3 import S3Unavailable
 from server.scheduler.deadlines import ORPHAN_BLOB_AGE_S
 from server.store import blobs as blob_store
 from tests.conftest import ColonyEnv, make_colony
@@ -64,67 +63,6 @@ def get_status(colony: ColonyEnv, object_name: str, prvkey: str | None = None) -
         return response.status
     finally:
         conn.close()
-
-
-def test_bytes_go_up_and_come_back_checked(colony: ColonyEnv, tmp_path: Path) -> None:
-    data = os.urandom(3 * MIB + 17)  # crosses chunk boundaries
-    source = tmp_path / "up" / "big.bin"
-    source.parent.mkdir()
-    source.write_bytes(data)
-    record = colony.client.upload_file(colony.colonyname, colony.user_prvkey, filepath=str(source),
-                                       label="/data")
-    assert (record["name"], record["label"], record["size"]) == ("big.bin", "/data", len(data))
-    assert record["checksum"] == hashlib.sha256(data).hexdigest()
-    assert record["ref"]["protocol"] == "colonies"
-    down = tmp_path / "down"
-    down.mkdir()
-    path = colony.client.download_file(colony.colonyname, colony.executor_prvkey, dst=str(down),
-                                       label="/data", filename="big.bin")
-    assert Path(path) == down / "big.bin" and Path(path).read_bytes() == data
-    assert [p.name for p in down.iterdir()] == ["big.bin"]  # no partial file left
-
-
-def test_the_latest_revision_is_downloaded_and_an_empty_file_works(colony: ColonyEnv) -> None:
-    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
-    client.upload_data(name, key, filename="notes.txt", data=b"old", label="/n")
-    client.upload_data(name, key, filename="dir/notes.txt", data=b"new", label="/n")  # basename kept
-    assert client.download_data(name, key, label="/n", filename="notes.txt") == b"new"
-    client.upload_data(name, key, filename="empty", data=b"", label="/n")
-    assert client.download_data(name, key, label="/n", filename="empty") == b""
-    with pytest.raises(ValueError, match="Both 'fileid' and 'filename' cannot be set"):
-        client.download_data(name, key, fileid="x", filename="notes.txt")
-
-
-def test_blobs_are_collected_when_no_revision_or_snapshot_needs_them(colony: ColonyEnv) -> None:
-    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
-    kept = client.upload_data(name, key, filename="a", data=b"A", label="/d")
-    dropped = client.upload_data(name, key, filename="b", data=b"B", label="/d")
-    client.create_snapshot(name, "/d", "v1", key)
-    client.delete_file(name, key, label="/d", filename="a")
-    assert client.download_data(name, key, fileid=kept["fileid"]) == b"A"  # the snapshot holds it
-    client.remove_snapshot_by_name(name, "v1", key)
-    assert get_status(colony, kept["ref"]["s3object"]["object"]) == 404
-    assert get_status(colony, dropped["ref"]["s3object"]["object"]) == 200
-    client.delete_file(name, key, fileid=dropped["fileid"])
-    assert get_status(colony, dropped["ref"]["s3object"]["object"]) == 404
-
-
-def test_a_corrupt_download_is_refused_and_leaves_no_file(colony: ColonyEnv, tmp_path: Path) -> None:
-    record = colony.client.upload_data(colony.colonyname, colony.user_prvkey, filename="x", data=b"good",
-                                       label="/d")
-
-    async def corrupt() -> None:
-        con = await asyncpg.connect(colony.server.dsn)
-        await con.execute("UPDATE blob_chunks SET data = 'evil'::bytea")
-        await con.close()
-
-    asyncio.run(corrupt())
-    with pytest.raises(CorruptDownload, match="is corrupt"):
-        colony.client.download_data(colony.colonyname, colony.user_prvkey, fileid=record["fileid"])
-    with pytest.raises(CorruptDownload):
-        colony.client.download_file(colony.colonyname, colony.user_prvkey, dst=str(tmp_path),
-                                    fileid=record["fileid"])
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_upload_that_does_not_match_what_was_signed_leaves_nothing(colony: ColonyEnv) -> None:
@@ -185,11 +123,13 @@ def crypto_payload_with_time(envelope: dict, prvkey: str, request_time: int) -> 
     return {blobs.PAYLOAD_HEADER: payload, blobs.SIGNATURE_HEADER: crypto.sign(payload, prvkey)}
 
 
-def test_a_file_stored_in_s3_says_so_instead_of_failing_obscurely(colony: ColonyEnv) -> None:
+def test_a_file_in_s3_without_s3_settings_says_what_to_set(colony: ColonyEnv,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_S3_ENDPOINT", raising=False)
+    ref = {"protocol": "s3", "s3object": {"object": "o", "bucket": "b"}}
     colony.client.add_file({"colonyname": colony.colonyname, "label": "/s3", "name": "f", "size": 1,
-                            "checksum": "", "ref": {"protocol": "s3", "s3object": {"object": "o"}}},
-                           colony.user_prvkey)
-    with pytest.raises(NotImplementedError, match="protocol 's3'"):
+                            "checksum": "", "ref": ref}, colony.user_prvkey)
+    with pytest.raises(S3Unavailable, match="is in S3 .* set AWS_S3_ENDPOINT"):
         colony.client.download_data(colony.colonyname, colony.user_prvkey, label="/s3", filename="f")
     with pytest.raises(NotFoundError):
         colony.client.download_data(colony.colonyname, colony.user_prvkey, label="/s3", filename="nope")

@@ -1,0 +1,156 @@
+"""The SDK's file transfers, the same tests on both stores: the server's embedded blob store and
+S3 (a real S3 API server, moto's, on loopback) with the client's own credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from pycolonies import blobs
+from pycolonies.blobs import CorruptDownload
+from pycolonies.s3 import S3Settings, S3Store
+from tests.conftest import ColonyEnv
+from tests.support.s3 import s3_server, s3_settings
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    pytest.importorskip("moto", reason="moto[server] (in the test extra) runs the S3 API server")
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@dataclass
+class Storage:
+    name: str
+    exists: Callable[[dict], bool]  # are a file record's bytes still stored?
+    corrupt: Callable[[dict], None]  # overwrite a file record's stored bytes
+
+
+@pytest.fixture(params=["embedded", "s3"])
+def storage(request: pytest.FixtureRequest, colony: ColonyEnv, monkeypatch: pytest.MonkeyPatch) -> Storage:
+    monkeypatch.delenv("AWS_S3_ENDPOINT", raising=False)
+    if request.param == "embedded":
+        return Storage("embedded", lambda record: _embedded_status(colony, record) == 200,
+                       lambda record: asyncio.run(_corrupt_embedded(colony)))
+    settings = s3_settings(request.getfixturevalue("s3_endpoint"))
+    colony.client.s3 = settings
+    return Storage("s3", lambda record: _in_s3(settings, record),
+                   lambda record: _put_s3(settings, record, b"evil"))
+
+
+def _embedded_status(colony: ColonyEnv, record: dict) -> int:
+    object_name = record["ref"]["s3object"]["object"]
+    headers = blobs.signed_headers("getblobmsg", colony.colonyname, object_name, colony.user_prvkey)
+    conn = http.client.HTTPConnection(colony.server.host, colony.server.port, timeout=30)
+    try:
+        conn.request("GET", blobs.blob_path(colony.colonyname, object_name), headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+async def _corrupt_embedded(colony: ColonyEnv) -> None:
+    con = await asyncpg.connect(colony.server.dsn)
+    try:
+        await con.execute("UPDATE blob_chunks SET data = 'evil'::bytea")
+    finally:
+        await con.close()
+
+
+def _in_s3(settings: S3Settings, record: dict) -> bool:
+    store = S3Store(settings)
+    try:
+        b"".join(store.download(settings.bucket, record["ref"]["s3object"]["object"]))
+        return True
+    except Exception:
+        return False
+
+
+def _put_s3(settings: S3Settings, record: dict, data: bytes) -> None:
+    import io
+
+    S3Store(settings).upload(io.BytesIO(data), record["ref"]["s3object"]["object"])
+
+
+def test_bytes_go_up_and_come_back_checked(colony: ColonyEnv, storage: Storage, tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB + 17)  # crosses chunk boundaries
+    source = tmp_path / "up" / "big.bin"
+    source.parent.mkdir()
+    source.write_bytes(data)
+    record = colony.client.upload_file(colony.colonyname, colony.user_prvkey, filepath=str(source),
+                                       label="/data")
+    assert (record["name"], record["label"], record["size"]) == ("big.bin", "/data", len(data))
+    assert record["checksum"] == hashlib.sha256(data).hexdigest()
+    assert record["ref"]["protocol"] == {"embedded": "colonies", "s3": "s3"}[storage.name]
+    s3object = record["ref"]["s3object"]
+    assert (s3object.get("accesskey", ""), s3object.get("secretkey", "")) == ("", "")
+    down = tmp_path / "down"
+    down.mkdir()
+    path = colony.client.download_file(colony.colonyname, colony.executor_prvkey, dst=str(down),
+                                       label="/data", filename="big.bin")
+    assert Path(path) == down / "big.bin" and Path(path).read_bytes() == data
+    assert [p.name for p in down.iterdir()] == ["big.bin"]  # no partial file left
+
+
+def test_the_latest_revision_is_downloaded_and_an_empty_file_works(colony: ColonyEnv, storage: Storage
+                                                                   ) -> None:
+    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
+    client.upload_data(name, key, filename="notes.txt", data=b"old", label="/n")
+    client.upload_data(name, key, filename="dir/notes.txt", data=b"new", label="/n")  # basename kept
+    assert client.download_data(name, key, label="/n", filename="notes.txt") == b"new"
+    client.upload_data(name, key, filename="empty", data=b"", label="/n")
+    assert client.download_data(name, key, label="/n", filename="empty") == b""
+    with pytest.raises(ValueError, match="Both 'fileid' and 'filename' cannot be set"):
+        client.download_data(name, key, fileid="x", filename="notes.txt")
+
+
+def test_bytes_are_deleted_when_no_revision_or_snapshot_needs_them(colony: ColonyEnv, storage: Storage
+                                                                   ) -> None:
+    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
+    kept = client.upload_data(name, key, filename="a", data=b"A", label="/d")
+    dropped = client.upload_data(name, key, filename="b", data=b"B", label="/d")
+    client.create_snapshot(name, "/d", "v1", key)
+    client.delete_file(name, key, label="/d", filename="a")
+    assert client.download_data(name, key, fileid=kept["fileid"]) == b"A"  # the snapshot holds it
+    client.remove_snapshot_by_name(name, "v1", key)
+    if storage.name == "embedded":  # S3: the server cannot delete what it has no credentials for
+        assert not storage.exists(kept)
+    client.delete_file(name, key, fileid=dropped["fileid"])
+    assert not storage.exists(dropped)
+
+
+def test_a_corrupt_download_is_refused_and_leaves_no_file(colony: ColonyEnv, storage: Storage,
+                                                          tmp_path: Path) -> None:
+    record = colony.client.upload_data(colony.colonyname, colony.user_prvkey, filename="x", data=b"good",
+                                       label="/d")
+    storage.corrupt(record)
+    with pytest.raises(CorruptDownload, match="is corrupt"):
+        colony.client.download_data(colony.colonyname, colony.user_prvkey, fileid=record["fileid"])
+    with pytest.raises(CorruptDownload):
+        colony.client.download_file(colony.colonyname, colony.user_prvkey, dst=str(tmp_path),
+                                    fileid=record["fileid"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sync_round_trip(colony: ColonyEnv, storage: Storage, tmp_path: Path) -> None:
+    up, down = tmp_path / "up", tmp_path / "down"
+    (up / "sub").mkdir(parents=True)
+    (up / "a").write_bytes(b"1")
+    (up / "sub" / "b").write_bytes(b"2")
+    plan = colony.client.sync(str(up), "/s", True, colony.colonyname, colony.user_prvkey)
+    assert len(plan.uploads) == 2
+    colony.client.sync(str(down), "/s", True, colony.colonyname, colony.executor_prvkey)
+    assert (down / "a").read_bytes() == b"1" and (down / "sub" / "b").read_bytes() == b"2"
