@@ -16,8 +16,13 @@ Contract exercised (see docs/scheduling-and-workflows.md, "Scheduling guarantees
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import http.client
+import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from pycolonies import (
@@ -36,6 +42,7 @@ from pycolonies import (
     ColoniesConnectionError,
     ColoniesServerError,
     NotFoundError,
+    blobs,
     crypto,
     wire,
 )
@@ -694,3 +701,53 @@ def test_sweeper_moves_to_a_surviving_replica_and_counts_each_expiry_once(colony
             assert {p.processid: p.retries for p in swept} == {pid: (3 if pid == probe else 2) for pid in ids}
     finally:
         second.stop()
+
+
+def _chunks_pending(dsn: str) -> int:
+    """Backends idling inside an upload's open transaction after writing a chunk."""
+    async def count() -> int:
+        con = await asyncpg.connect(dsn)
+        try:
+            return await con.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE state = 'idle in transaction' AND query LIKE 'INSERT INTO blob_chunks%'"
+            )
+        finally:
+            await con.close()
+
+    return asyncio.run(count())
+
+
+@pytest.mark.slow
+def test_killing_a_replica_mid_upload_leaves_no_half_visible_file(
+    database: str, start_replica: Callable[..., Replica]
+) -> None:
+    server_prvkey = crypto.generate_private_key()
+    doomed = start_replica(database, server_prvkey, "doomed")
+    doomed.wait_healthy()
+    with doomed.client() as admin:
+        env = make_colony(admin, doomed)  # type: ignore[arg-type]  # duck-typed server
+    data = os.urandom(8 * 1024 * 1024)
+    headers = blobs.signed_headers("putblobmsg", env.colonyname, "big", env.user_prvkey, size=len(data),
+                                   checksum=hashlib.sha256(data).hexdigest())
+    sock = socket.create_connection((HOST, doomed.port))
+    try:
+        head = f"PUT {blobs.blob_path(env.colonyname, 'big')} HTTP/1.1\r\nHost: x\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + f"Content-Length: {len(data)}\r\n\r\n"
+        sock.sendall(head.encode() + data[: 3 * 1024 * 1024])
+        wait_until(lambda: _chunks_pending(database) > 0, 30, "the upload to be writing chunks")
+        doomed.kill()
+    finally:
+        sock.close()
+    survivor = start_replica(database, server_prvkey, "survivor")
+    survivor.wait_healthy()
+    with survivor.client() as client:
+        assert client.get_file_labels(env.colonyname, env.user_prvkey) == []
+        client.s3 = None
+        get = blobs.signed_headers("getblobmsg", env.colonyname, "big", env.user_prvkey)
+        conn = http.client.HTTPConnection(HOST, survivor.port, timeout=30)
+        conn.request("GET", blobs.blob_path(env.colonyname, "big"), headers=get)
+        assert conn.getresponse().status == 404
+        conn.close()
+        record = client.upload_data(env.colonyname, env.user_prvkey, filename="big", data=data, label="/d")
+        assert client.download_data(env.colonyname, env.user_prvkey, fileid=record["fileid"]) == data
