@@ -71,6 +71,7 @@ class Worker:
         self.execute = execute
         self.detached = detached  # on stop, leave running work to itself (see the module's doc)
         self._resume = list(resume or ())
+        self._left: set[str] = set()  # processes left running at the stop (detached), still ours
         self.client = client
         self.identity = identity
         self.config = config
@@ -208,6 +209,7 @@ class Worker:
         await logs.close()
         succeeded = not work.cancelled() and work.exception() is None
         if run.give_back and not succeeded and self.detached:
+            self._left.add(process.processid)
             log.info("%s: left running (the executor is stopping; its next start takes it up)", run.label)
         elif run.give_back and not succeeded or isinstance(_exception(work), JobReleased):
             await self._give_back(run, None if run.give_back else str(work.exception()))
@@ -334,7 +336,7 @@ class Worker:
         except ColoniesError:
             return
         for process in running:
-            if process.get("assignedexecutorid") == me.executorid:
+            if process.get("assignedexecutorid") == me.executorid and process["processid"] not in self._left:
                 with contextlib.suppress(ColoniesError):
                     await self.client.release_process(process["processid"], me.prvkey)
                     log.info("%s: given back to the queue (assigned as the executor stopped)",
