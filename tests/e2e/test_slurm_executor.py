@@ -30,14 +30,13 @@ from server.testing import ServerThread
 from tests.conftest import TEMPLATE_DB, ColonyEnv, _admin, _with_database, make_colony
 from tests.executors.harness import CLI, RunningExecutor, executor_env, log_text, wait_state
 from tests.support import wait_until
-from tests.support.slurm import Slurm, require_slurm, running_slurm
+from tests.support.slurm import Slurm, counting_tools, require_slurm, running_slurm, tool_calls
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 EXECUTORTYPE = "hpc-executor"
 POLL_MIN = 0.5
 POLL_MAX = 2.0
-TOOLS = ("sbatch", "squeue", "scancel", "sacct")
 REFERENCE = {
     "conditions": {"executortype": EXECUTORTYPE, "nodes": 1, "processespernode": 1,
                    "mem": "64Mi", "cpu": "1000m", "walltime": 200, "gpu": {"count": 0}},
@@ -74,9 +73,7 @@ class Hpc:
         return executor.wait_ready()
 
     def call_lines(self, tool: str) -> list[tuple[float, str]]:
-        lines = self.calls.read_text().splitlines() if self.calls.exists() else []
-        return [(float(t), rest) for t, name, rest in (f"{line} ".split(" ", 2) for line in lines)
-                if name == tool]
+        return tool_calls(self.calls, tool)
 
     def submit(self, data: dict[str, Any]) -> Process:
         return self.colony.client.submit_func_spec(data, self.colony.user_prvkey)
@@ -108,16 +105,6 @@ def spec(colony: ColonyEnv, cmd: str, *args: str, **changes: Any) -> dict[str, A
     return data
 
 
-def _wrappers(bin_dir: Path, calls: Path) -> None:
-    """Scripts that log each call of a Slurm tool, then exec the real one."""
-    bin_dir.mkdir(parents=True)
-    for tool in TOOLS:
-        real = f"/usr/bin/{tool}"
-        wrapper = bin_dir / tool
-        wrapper.write_text(f'#!/bin/sh\necho "$(date +%s.%N) {tool} $*" >> {calls}\nexec {real} "$@"\n')
-        wrapper.chmod(0o755)
-
-
 @pytest.fixture(scope="module")
 def hpc(admin_dsn: str, template_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hpc]:
     require_slurm()
@@ -130,7 +117,7 @@ def hpc(admin_dsn: str, template_dsn: str, tmp_path_factory: pytest.TempPathFact
               Colonies(server.host, server.port) as client):
             colony = make_colony(client, server)
             prvkey = colony.add_executor("hpc-1", EXECUTORTYPE)
-            _wrappers(base / "bin", base / "calls.txt")
+            counting_tools(base / "bin", base / "calls.txt")
             env = Hpc(colony, slurm, base, base / "calls.txt", prvkey)
             try:
                 env.start()
