@@ -227,7 +227,7 @@ def test_twenty_jobs_take_one_status_query_per_interval(hpc: Hpc) -> None:
     squeues = [(t, args) for t, args in hpc.call_lines("squeue")[before["squeue"]:] if "--me" not in args]
     assert len(hpc.call_lines("sbatch")) - before["sbatch"] == 20
     gaps = [later[0] - earlier[0] for earlier, later in zip(squeues, squeues[1:], strict=False)]
-    assert min(gaps) >= POLL_MIN * 0.9, gaps  # one round per interval, whatever the number of jobs
+    assert min(gaps) >= POLL_MIN * 0.8, gaps  # one round per interval, whatever the number of jobs
     assert len(squeues) <= elapsed / POLL_MIN + 2
     assert max(args.count(",") for _, args in squeues) >= 5  # many jobs in one query
     print(f"20 jobs in {elapsed:.1f} s: {20 / elapsed:.1f} jobs/s, {len(squeues)} status calls")
