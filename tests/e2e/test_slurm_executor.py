@@ -30,6 +30,7 @@ from server.testing import ServerThread
 from tests.conftest import TEMPLATE_DB, ColonyEnv, _admin, _with_database, make_colony
 from tests.executors.harness import CLI, RunningExecutor, executor_env, log_text, wait_state
 from tests.support import wait_until
+from tests.support.images import build_busybox, require_podman
 from tests.support.slurm import Slurm, counting_tools, require_slurm, running_slurm, tool_calls
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -62,15 +63,19 @@ class Hpc:
         return self.started[-1]
 
     def start(self) -> RunningExecutor:
-        env = executor_env(
-            self.colony.server.port, self.colony.colonyname, COLONIES_PRVKEY=self.prvkey,
-            COLONIES_SLURM_BIN=str(self.workdir / "bin"), COLONIES_SLURM_WORKDIR=str(self.workdir / "jobs"),
-            COLONIES_SLURM_POLL_MIN=str(POLL_MIN), COLONIES_SLURM_POLL_MAX=str(POLL_MAX),
-            AWS_SECRET_ACCESS_KEY="aws-secret-of-the-executor", **self.slurm.env)
-        command = [*CLI, "executor", "start", "--type", "slurm", "--verbose"]
-        executor = RunningExecutor(command, env, self.workdir / f"executor{len(self.started)}")
+        """(Re)start the module's executor."""
+        executor = self.executor_process(self.prvkey, f"executor{len(self.started)}")
         self.started.append(executor)
         return executor.wait_ready()
+
+    def executor_process(self, prvkey: str, name: str, **variables: str) -> RunningExecutor:
+        env = executor_env(
+            self.colony.server.port, self.colony.colonyname, COLONIES_PRVKEY=prvkey,
+            COLONIES_SLURM_BIN=str(self.workdir / "bin"), COLONIES_SLURM_WORKDIR=str(self.workdir / "jobs"),
+            COLONIES_SLURM_POLL_MIN=str(POLL_MIN), COLONIES_SLURM_POLL_MAX=str(POLL_MAX),
+            AWS_SECRET_ACCESS_KEY="aws-secret-of-the-executor", **self.slurm.env, **variables)
+        command = [*CLI, "executor", "start", "--type", "slurm", "--verbose"]
+        return RunningExecutor(command, env, self.workdir / name)
 
     def call_lines(self, tool: str) -> list[tuple[float, str]]:
         return tool_calls(self.calls, tool)
@@ -182,6 +187,31 @@ def test_cancelling_the_process_cancels_its_job(hpc: Hpc) -> None:
     cancelled = time.monotonic()
     wait_until(lambda: jobid not in hpc.slurm.queue(), 15, "the job to leave squeue")
     assert time.monotonic() - cancelled < 10
+
+
+def test_maxexectime_cancels_the_job_and_an_image_without_a_runtime_fails_clearly(hpc: Hpc) -> None:
+    late = hpc.submit(spec(hpc.colony, "sleep", "300", maxexectime=3))
+    image = hpc.submit(spec(hpc.colony, "echo", "hi", kwargs={"cmd": "echo", "docker-image": "ubuntu:20.04"}))
+    jobid = hpc.jobid(late)
+    failed = hpc.finished(image)
+    assert failed.state == wire.FAILED
+    assert "COLONIES_SLURM_CONTAINER_RUNTIME" in failed.errors[0], failed.errors
+    wait_until(lambda: jobid not in hpc.slurm.queue(), 20, "the job past its maxexectime to be cancelled")
+    assert hpc.finished(late).state == wire.FAILED
+
+
+def test_an_image_runs_in_podman_on_the_node(hpc: Hpc) -> None:
+    require_podman()
+    busybox = build_busybox()
+    prvkey = hpc.colony.add_executor("hpc-podman", "hpc-podman-executor")
+    with hpc.executor_process(prvkey, "podman", COLONIES_SLURM_CONTAINER_RUNTIME="podman") as executor:
+        executor.wait_ready()
+        data = spec(hpc.colony, "sh", "-c", 'echo "in $MINE"; echo 7 > "$COLONIES_OUTPUT"',
+                    env={"MINE": "busybox"}, conditions={"executortype": "hpc-podman-executor"})
+        data["kwargs"]["docker-image"] = busybox
+        done = hpc.finished(hpc.submit(data))
+    assert done.state == wire.SUCCESS, (done.errors, hpc.log(done))
+    assert done.output == [7] and "busybox" in hpc.log(done)
 
 
 def test_two_jobs_run_side_by_side_while_a_third_pends(hpc: Hpc) -> None:
