@@ -25,23 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
-
 from pycolonies import Colonies, wire  # noqa: E402
-from server import db  # noqa: E402
 from server.embedded import EmbeddedPostgres  # noqa: E402
 from server.testing import ServerThread  # noqa: E402
-from tests.conftest import make_colony  # noqa: E402
+from tests.conftest import _migrate, make_colony  # noqa: E402
 from tests.executors.harness import CLI, RunningExecutor, executor_env  # noqa: E402
 from tests.support.slurm import counting_tools, require_slurm, running_slurm, tool_calls  # noqa: E402
-
-
-async def _migrate(dsn: str) -> None:
-    con = await asyncpg.connect(dsn)
-    try:
-        await db.migrate(con)
-    finally:
-        await con.close()
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from tests.executors.harness import CLI, RunningExecutor, executor_env, log_text
 from tests.support import wait_until
 from tests.support.images import build_busybox, require_podman
 from tests.support.slurm import Slurm, counting_tools, require_slurm, running_slurm, tool_calls
+from tests.support.specs import with_changes
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -102,12 +103,7 @@ def spec(colony: ColonyEnv, cmd: str, *args: str, **changes: Any) -> dict[str, A
     data = copy.deepcopy(REFERENCE)
     data["conditions"]["colonyname"] = colony.colonyname
     data["kwargs"] = {"cmd": cmd, "args": list(args)}
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key].update(value)
-        else:
-            data[key] = value
-    return data
+    return with_changes(data, **changes)
 
 
 @pytest.fixture(scope="module")
