@@ -67,6 +67,7 @@ def test_the_script_quotes_everything_and_carries_no_executor_secret(
     assert "secret" not in text and "COLONIES_PRVKEY" not in text
     assert "#SBATCH --partition=gpu" in text and "#SBATCH '--account=proj 1'" in text
     assert "#SBATCH --exclusive" in text and "module load python/3.11" in text
+    assert text.startswith("#!/bin/bash -l\n")  # where `module` is defined
     assert f"#SBATCH --comment=colonies:dev/hpc-1:{'p' * 64}" in text and "#SBATCH --export=NONE" in text
     step = text.strip().splitlines()[-1]
     assert shlex.split(step) == ["srun", "--export=ALL", "echo", "it's", "$HOME; rm -rf /"]
