@@ -31,15 +31,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from executors.config import ConfigError, ExecutorConfig
-from executors.job import ExecutorError, Job, JobFailed
+from executors.job import ExecutorError, Job, JobFailed, JobReleased
 from executors.protect import forget_owner_keys, protect_process
 from executors.register import Identity, identify, offer, unregister
 from executors.retry import Backoff, Outage, is_transient
 from executors.worker import Worker
+from pycolonies import wire
 from pycolonies.aio import AsyncColonies
 from pycolonies.errors import ColoniesError
+from pycolonies.models import Process
 
-__all__ = ["BaseExecutor", "ExecutorError", "Job", "JobFailed"]
+__all__ = ["BaseExecutor", "ExecutorError", "Job", "JobFailed", "JobReleased"]
 
 log = logging.getLogger("executors")
 
@@ -57,6 +59,10 @@ class BaseExecutor:
     """
 
     executortype: ClassVar[str] = ""
+    default_concurrency: ClassVar[int] = 1  # processes at a time when the command line does not say
+    # True: the work outlives the executor (a cluster's batch job). A stop leaves it running, its
+    # processes assigned; the next start hands them to :meth:`resume` to take up again.
+    detached: ClassVar[bool] = False
 
     def __init__(
         self, config: ExecutorConfig | None = None, *, announce: Callable[[str], None] | None = None
@@ -88,6 +94,12 @@ class BaseExecutor:
         """Called once the executor knows who it is, before it takes work: e.g. clean up what a
         crashed run of the same executor left behind. Raise ConfigError to refuse to start."""
 
+    async def resume(self, identity: Identity, running: list[Process]) -> list[Process]:
+        """A :attr:`detached` kind: of the processes still assigned to this executor (``running``,
+        left by an earlier run of it), those it carries on with; they are run first (``execute``
+        gets them as usual), the others are given back to the queue."""
+        return []
+
     # -- running --------------------------------------------------------------------------------
 
     def run_forever(self) -> None:
@@ -118,7 +130,8 @@ class BaseExecutor:
                 return
             self.identity = prepared
             await self.started(prepared)
-            worker = Worker(self.execute, client, prepared, config)
+            resumed = await self._resume(client, prepared) if self.detached else []
+            worker = Worker(self.execute, client, prepared, config, detached=self.detached, resume=resumed)
             self._worker = worker
             if self._signals:
                 worker.stop(immediate=self._signals > 1)
@@ -165,6 +178,28 @@ class BaseExecutor:
                            f"(type {identity.executortype}) in colony {identity.colonyname}")
         await _retrying(outage, lambda: offer(client, identity, functions))
         return identity
+
+    async def _resume(self, client: AsyncColonies, identity: Identity) -> list[Process]:
+        """Hand the processes still assigned to this executor to :meth:`resume`; release the rest."""
+        me = identity
+        outage = Outage(f"{self.config.host}:{self.config.port}",
+                        Backoff(self.config.backoff_min, self.config.backoff_max))
+        listed = await _retrying(outage, lambda: client.list_processes(me.colonyname, wire.MAX_COUNT,
+                                                                       wire.RUNNING, me.prvkey))
+        running: list[Process] = []
+        for entry in listed:
+            if entry.get("assignedexecutorid") == me.executorid:
+                with contextlib.suppress(ColoniesError):  # it ended meanwhile
+                    running.append(await client.get_process(entry["processid"], me.prvkey))
+        kept = await self.resume(identity, running) if running else []
+        kept_ids = {process.processid for process in kept}
+        for process in running:
+            if process.processid not in kept_ids:
+                with contextlib.suppress(ColoniesError):
+                    await client.release_process(process.processid, identity.prvkey)
+                    log.info("%s: given back to the queue (left by an earlier run, nothing to take up)",
+                             process.processid[:8])
+        return kept
 
     async def _until_stopped(self, work: Awaitable[Identity]) -> Identity | None:
         """``work``'s result, or None if a stop is requested first (``work`` is then cancelled)."""

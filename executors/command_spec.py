@@ -39,7 +39,7 @@ _MEMORY_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10*
 
 @dataclass(frozen=True)
 class CommandSpec:
-    image: str
+    image: str  # "" when the spec names none (where an image is optional)
     argv: list[str]  # empty: the image's own command
     env: dict[str, str] = field(default_factory=dict)
     memory: int | None = None  # bytes (conditions.mem)
@@ -47,8 +47,10 @@ class CommandSpec:
     gpus: int = 0  # conditions.gpu.count
 
 
-def read_command_spec(process: Process) -> CommandSpec:
-    """The command ``process`` asks for, or :class:`JobFailed` naming the field that is wrong."""
+def read_command_spec(process: Process, *, image_required: bool = True) -> CommandSpec:
+    """The command ``process`` asks for, or :class:`JobFailed` naming the field that is wrong.
+    Without ``image_required`` (the command runs on the host unless an image is named), the
+    image may be missing and the command may not."""
     spec = process.spec
     if spec.funcname != FUNCNAME:
         raise JobFailed(f"function {spec.funcname!r} is not offered here: this executor runs "
@@ -56,17 +58,21 @@ def read_command_spec(process: Process) -> CommandSpec:
     kwargs = spec.kwargs if isinstance(spec.kwargs, dict) else {}
     conditions = spec.conditions
     return CommandSpec(
-        image=_image(kwargs),
+        image=_image(kwargs, image_required),
         argv=_argv(kwargs),
         env=_env(spec.env),
         memory=parse_memory(conditions.mem, "conditions.mem"),
         cpus=parse_cpus(conditions.cpu, "conditions.cpu"),
-        gpus=_gpus(conditions.gpu.count),
+        gpus=parse_gpus(conditions.gpu.count),
     )
 
 
-def _image(kwargs: dict[str, Any]) -> str:
+def _image(kwargs: dict[str, Any], required: bool) -> str:
     image = kwargs.get("docker-image", kwargs.get("image"))
+    if image is None and not required:
+        if not kwargs.get("cmd", kwargs.get("command")):
+            raise JobFailed("kwargs['cmd'] is missing: name the command to run")
+        return ""
     if image is None:
         raise JobFailed("kwargs['docker-image'] is missing: name the container image to run the command in")
     if not isinstance(image, str) or not image.strip() or image.strip() != image:
@@ -136,7 +142,7 @@ def parse_cpus(text: Any, where: str) -> float | None:
     return cpus
 
 
-def _gpus(count: Any) -> int:
+def parse_gpus(count: Any) -> int:
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise JobFailed(f"conditions.gpu.count must be a whole number of GPUs, not {count!r}")
     return count

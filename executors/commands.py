@@ -16,17 +16,19 @@ from pycolonies.cli.common import fail
 
 def executor_start(
     kind: Annotated[str, typer.Option(
-        "--type", help="Executor kind: python, or container (settings: COLONIES_CONTAINER_*)")] = "python",
+        "--type", help="Executor kind: python, container (settings: COLONIES_CONTAINER_*) or slurm "
+        "(settings: COLONIES_SLURM_*)")] = "python",
     name: Annotated[str | None, typer.Option(
         help="Name of the new executor (default COLONIES_EXECUTOR_NAME or <type>-<8 hex>)")] = None,
     executor_type: Annotated[str | None, typer.Option(
         "--executor-type", help="Executor type (default COLONIES_EXECUTOR_TYPE or the kind's, "
-        "python-executor for python, container-executor for container)")] = None,
-    concurrency: Annotated[int, typer.Option(help="Processes run at the same time")] = 1,
+        "python-executor, container-executor or hpc-executor)")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        help="Processes run at the same time (default 1; slurm: 100 jobs in flight)")] = None,
     allow: Annotated[list[str] | None, typer.Option(
-        "--allow", help="python: an allowed function, pkg.mod.func or pkg.mod.* (repeatable)")] = None,
+        "--allow", help="python, slurm: an allowed function, pkg.mod.func or pkg.mod.* (repeatable)")] = None,
     no_code: Annotated[bool, typer.Option(
-        "--no-code", help="python: refuse functions shipped as code; run only --allow functions")] = False,
+        "--no-code", help="python, slurm: refuse shipped code; run only --allow functions")] = False,
     grace: Annotated[float, typer.Option(
         help="Seconds running processes may finish after SIGTERM/Ctrl-C before they are given back")] = 30.0,
     heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats (0: none)")] = 10.0,
@@ -48,16 +50,17 @@ def executor_start(
         options["allowed"] = tuple(allow)
     if no_code:
         options["allow_code"] = False
-    if options and kind != "python":
-        fail("--allow and --no-code are options of --type python")
+    if options and kind not in ("python", "slurm"):
+        fail("--allow and --no-code are options of --type python and --type slurm")
     if no_code and not allow:
         fail("--no-code without --allow leaves nothing to run: add --allow pkg.module.function")
     try:
+        executor_class = load_kind(kind)
         config = ExecutorConfig.from_env(
-            executorname=name, executortype=executor_type, concurrency=concurrency, grace=grace,
-            heartbeat_interval=heartbeat,
+            executorname=name, executortype=executor_type, grace=grace, heartbeat_interval=heartbeat,
+            concurrency=executor_class.default_concurrency if concurrency is None else concurrency,
         ).checked()
-        executor = load_kind(kind)(config, announce=lambda line: print(line, flush=True), **options)
+        executor = executor_class(config, announce=lambda line: print(line, flush=True), **options)
         asyncio.run(executor.run())
     except (ConfigError, ExecutorError) as exc:
         fail(str(exc))

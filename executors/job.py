@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from executors.config import ExecutorConfig
 from executors.register import Identity
@@ -21,8 +21,17 @@ class JobFailed(Exception):
         self.errors: list[str] = [message, details] if details else [message]
 
 
+class JobReleased(Exception):
+    """Raise from :meth:`BaseExecutor.execute` to give the process back to the queue, unfailed, so
+    that it runs again (e.g. the cluster preempted its job); the message says why."""
+
+
 class ExecutorError(Exception):
     """The executor cannot go on (e.g. it was removed from the colony); the message says why."""
+
+
+async def _no_attribute(key: str, value: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,10 @@ class Job:
     executor: Identity  # who runs it (name, id, key, colony, type)
     config: ExecutorConfig
     timeout: float | None  # the process's maxexectime in seconds, None when it has none
+    # attach an attribute (key, value) to the process, e.g. where its work runs
+    attribute: Callable[[str, str], Awaitable[None]] = field(default=_no_attribute)
+    # True once the executor is stopping: a detached kind then leaves its work running
+    stopping: Callable[[], bool] = field(default=lambda: False)
 
     @property
     def processid(self) -> str:

@@ -10,6 +10,7 @@ from executors.config import ConfigError
 KINDS = {
     "python": "executors.python:PythonExecutor",
     "container": "executors.container:ContainerExecutor",
+    "slurm": "executors.slurm:SlurmExecutor",
 }
 
 

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,27 +93,41 @@ async def run_process(
     exits or crashes the worker, runs out of time, or returns something JSON cannot carry. On
     cancellation the worker's process group is killed and ``CancelledError`` re-raised.
     """
-    plan = _plan(process, settings)
-    job = {"process": process.to_wire(), "plan": plan, "client": dataclasses.asdict(client)}
+    job = worker_job(process, settings, client)
     worker = await _start(settings.worker_command())
     assert worker.stdout is not None and worker.stderr is not None
     output = OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
     lines = asyncio.create_task(output.pump(worker.stderr))
     result = asyncio.create_task(_read_answer(worker.stdout))
     try:
-        returncode = await _feed_and_wait(worker, json.dumps(job).encode(), timeout)
+        returncode = await _feed_and_wait(worker, job, timeout)
     finally:
         _kill_group(worker.pid)
         await _settle(output, lines, result)
     callback_error = None if lines.cancelled() else lines.exception()
     if callback_error is not None:
         raise callback_error  # on_output_line failed
-    answer = _parse_answer(result.result() if not result.cancelled() else b"")
-    if "output" in answer and isinstance(answer["output"], list):
-        return answer["output"]
-    if "error" in answer:
-        raise ProcessFailure(*answer["error"][:2])
-    raise ProcessFailure(_died(returncode), "\n".join(output.tail))
+    return worker_result(result.result() if not result.cancelled() else b"", returncode, output.tail)
+
+
+def worker_job(process: Process, settings: RunnerSettings, client: ClientInfo) -> bytes:
+    """What a worker reads on stdin to run ``process`` (ProcessFailure if it may not run here).
+    It holds the executor's key (``client``), for the function's ``colonies`` and ``ctx``."""
+    job = {"process": process.to_wire(), "plan": _plan(process, settings),
+           "client": dataclasses.asdict(client)}
+    return json.dumps(job).encode()
+
+
+def worker_result(answer: bytes, returncode: int | None, tail: Iterable[str]) -> list[Any]:
+    """The output list of a worker that answered ``answer`` on its stdout and exited with
+    ``returncode``; ProcessFailure with the function's error (or why there is none, quoting the
+    ``tail`` of its output)."""
+    parsed = _parse_answer(answer)
+    if "output" in parsed and isinstance(parsed["output"], list):
+        return parsed["output"]
+    if "error" in parsed:
+        raise ProcessFailure(*parsed["error"][:2])
+    raise ProcessFailure(_died(returncode), "\n".join(tail))
 
 
 def offered_functions(settings: RunnerSettings) -> list[tuple[str, list[str]]]:

@@ -10,7 +10,11 @@
   and the process is left alone.
 * **Heartbeat** every ``heartbeat_interval`` s.
 * **Stop**: no new work; running processes get ``grace`` s to finish, then they are cancelled and
-  released (``releaseprocessmsg``) so another executor runs them.
+  released (``releaseprocessmsg``) so another executor runs them. A *detached* kind's work (a
+  cluster's batch job) outlives the executor: its runs are cancelled at once with
+  ``job.stopping()`` true and their processes stay assigned, for the next start to take up
+  (``resume``: processes the worker runs first, without an assign).
+* A kind that raises :class:`~executors.job.JobReleased` gives its process back to the queue.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from executors.config import ExecutorConfig
-from executors.job import Job
+from executors.job import Job, JobReleased
 from executors.logs import LogForwarder
 from executors.register import Identity
 from executors.retry import Backoff, Outage, is_transient
@@ -61,9 +65,13 @@ class Worker:
     :meth:`~executors.base.BaseExecutor.execute`), until stopped."""
 
     def __init__(
-        self, execute: Execute, client: AsyncColonies, identity: Identity, config: ExecutorConfig
+        self, execute: Execute, client: AsyncColonies, identity: Identity, config: ExecutorConfig,
+        *, detached: bool = False, resume: list[Process] | None = None,
     ) -> None:
         self.execute = execute
+        self.detached = detached  # on stop, leave running work to itself (see the module's doc)
+        self._resume = list(resume or ())
+        self._left: set[str] = set()  # processes left running at the stop (detached), still ours
         self.client = client
         self.identity = identity
         self.config = config
@@ -106,6 +114,9 @@ class Worker:
     # -- taking work ------------------------------------------------------------------------------
 
     async def _poll(self) -> None:
+        while self._resume and not self._stopping.is_set():  # taken up from an earlier run
+            await self._slots.acquire()
+            self._start(self._resume.pop(0))
         while not self._stopping.is_set():
             await self._slots.acquire()
             try:
@@ -173,7 +184,10 @@ class Worker:
             return
         maxexectime = process.spec.maxexectime
         job = Job(process=process, log=logs.log, executor=me, config=self.config,
-                  timeout=float(maxexectime) if maxexectime > 0 else None)
+                  timeout=float(maxexectime) if maxexectime > 0 else None,
+                  attribute=lambda key, value: self.client.add_attribute(process.processid, key, value,
+                                                                         me.prvkey),
+                  stopping=self._stopping.is_set)
         run.work = work = asyncio.create_task(self.execute(job))
         watch = asyncio.create_task(self._watch(process))
         lost: str | None = None
@@ -194,8 +208,11 @@ class Worker:
             return
         await logs.close()
         succeeded = not work.cancelled() and work.exception() is None
-        if run.give_back and not succeeded:
-            await self._give_back(run)
+        if run.give_back and not succeeded and self.detached:
+            self._left.add(process.processid)
+            log.info("%s: left running (the executor is stopping; its next start takes it up)", run.label)
+        elif run.give_back and not succeeded or isinstance(_exception(work), JobReleased):
+            await self._give_back(run, None if run.give_back else str(work.exception()))
         elif succeeded:
             await self._close(run, work.result(), elapsed)
         else:
@@ -241,13 +258,13 @@ class Worker:
             self._outage.recovered()
             return True
 
-    async def _give_back(self, run: _Run) -> None:
+    async def _give_back(self, run: _Run, why: str | None = None) -> None:
         try:
             await self.client.release_process(run.process.processid, self.identity.prvkey)
         except ColoniesError as exc:
             log.warning("%s: could not give the process back to the queue: %s", run.label, exc)
             return
-        log.info("%s: given back to the queue (the executor is stopping)", run.label)
+        log.info("%s: given back to the queue (%s)", run.label, why or "the executor is stopping")
 
     async def _watch(self, process: Process) -> str:
         """Return why the process is no longer this executor's to run (never, while it is)."""
@@ -288,7 +305,7 @@ class Worker:
     async def _drain(self) -> None:
         """Give running processes the grace period, then cancel and release the rest."""
         loop = asyncio.get_running_loop()
-        if self._runs and not self._hurry.is_set() and self.config.grace > 0:
+        if self._runs and not self._hurry.is_set() and self.config.grace > 0 and not self.detached:
             log.info("stopping: waiting up to %g s for %d running process(es)", self.config.grace,
                      len(self._runs))
             deadline = loop.time() + self.config.grace
@@ -319,11 +336,15 @@ class Worker:
         except ColoniesError:
             return
         for process in running:
-            if process.get("assignedexecutorid") == me.executorid:
+            if process.get("assignedexecutorid") == me.executorid and process["processid"] not in self._left:
                 with contextlib.suppress(ColoniesError):
                     await self.client.release_process(process["processid"], me.prvkey)
                     log.info("%s: given back to the queue (assigned as the executor stopped)",
                              str(process["processid"])[:8])
+
+
+def _exception(work: asyncio.Task[Any]) -> BaseException | None:
+    return None if work.cancelled() else work.exception()
 
 
 def _errors_of(work: asyncio.Task[Any]) -> list[str]:

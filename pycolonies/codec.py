@@ -171,6 +171,9 @@ def _decoder(hint: Any) -> Decoder:
 def _dataclass_decoder(cls: type) -> Decoder:
     hints = _hints(cls)
     plan: list[tuple[str, str, Decoder | None]] = []
+    # other keys a field is read from when its wire key is absent (metadata "aliases")
+    aliases = {wire_name(f): tuple(f.metadata["aliases"]) for f in dataclasses.fields(cls)
+               if f.metadata.get("aliases")}
 
     def decode_object(value: Any) -> Any:
         if not plan:  # compiled on first use, so self-referencing classes work
@@ -180,6 +183,10 @@ def _dataclass_decoder(cls: type) -> Decoder:
         kwargs: dict[str, Any] = {}
         for name, key, decode in plan:
             item = value.get(key)
+            if item is None and key in aliases:
+                found = [alias for alias in aliases[key] if value.get(alias) is not None]
+                if found:
+                    key, item = found[0], value[found[0]]
             if item is None:
                 continue
             try:

@@ -149,7 +149,8 @@ class Conditions(_Model):
     nodes: int = 0
     cpu: str = ""
     processes: int = 0
-    processespernode: int = 0
+    # the reference's own spec files also write "processes-per-node"
+    processespernode: int = field(default=0, metadata={"aliases": ("processes-per-node",)})
     mem: str = ""
     storage: str = ""
     gpu: Gpu = field(default_factory=Gpu)

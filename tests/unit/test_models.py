@@ -257,3 +257,10 @@ def test_reference_style_helpers() -> None:
     spec = FuncSpec(nodename="n", funcname="f", args=[1.5])
     assert spec.model_dump(by_alias=True) == spec.to_wire() == spec.to_dict()
     assert json.loads(spec.model_dump_json()) == spec.to_wire()
+
+
+def test_processes_per_node_is_read_under_both_names_the_reference_writes() -> None:
+    assert FuncSpec.from_wire({"conditions": {"processes-per-node": 4}}).conditions.processespernode == 4
+    both = {"conditions": {"processespernode": 3, "processes-per-node": 4}}
+    assert FuncSpec.from_wire(both).conditions.processespernode == 3
+    assert FuncSpec.from_wire(both).to_wire()["conditions"]["processespernode"] == 3
