@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import Environment, create_colony  # noqa: E402
+from load import Environment, add_environment_options, create_colony  # noqa: E402
 
 from pycolonies import Colonies  # noqa: E402
 
@@ -37,12 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1000, help="how many files")
     parser.add_argument("--size", type=int, default=4096, help="bytes per file")
-    parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--url", help="use this running server instead of starting one")
-    parser.add_argument("--server-prvkey", help="the server owner key (with --url)")
-    parser.add_argument("--db-url", help="PostgreSQL for the server this starts (default: embedded)")
-    parser.add_argument("--workers", type=int, default=0, help="server worker processes")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_environment_options(parser)
     args = parser.parse_args(argv)
     args.cprofile = os.environ.get("BENCH_CPROFILE")
     return args

@@ -1160,6 +1160,16 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def add_environment_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the other benchmarks (workflows, files) that choose their environment."""
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--url", help="use this running server instead of starting one")
+    parser.add_argument("--server-prvkey", help="the server owner key (with --url)")
+    parser.add_argument("--db-url", help="PostgreSQL for the server this starts (default: embedded)")
+    parser.add_argument("--workers", type=int, default=0, help="server worker processes")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Load benchmark for the colonies server (see the module docstring).",

@@ -38,7 +38,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import EXECUTOR_TYPE, Colony, Environment, RpcFailed, WireClient, create_colony, log  # noqa: E402
+from load import (  # noqa: E402
+    EXECUTOR_TYPE,
+    Colony,
+    Environment,
+    RpcFailed,
+    WireClient,
+    add_environment_options,
+    create_colony,
+    log,
+)
 
 from pycolonies.functions import func_spec  # noqa: E402
 
@@ -193,12 +202,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=100, help="DAG layers")
     parser.add_argument("--width", type=int, default=100, help="DAG nodes per layer")
     parser.add_argument("--repeat", type=int, default=3, help="DAG submits (the median is reported)")
-    parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--url", help="use this running server instead of starting one")
-    parser.add_argument("--server-prvkey", help="the server owner key (with --url)")
-    parser.add_argument("--db-url", help="PostgreSQL for the server this starts (default: embedded)")
-    parser.add_argument("--workers", type=int, default=0, help="server worker processes")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_environment_options(parser)
     args = parser.parse_args(argv)
     args.phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     args.cprofile = os.environ.get("BENCH_CPROFILE")

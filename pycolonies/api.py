@@ -447,8 +447,7 @@ class ColoniesApi(ABC):
     ) -> list[JSONDict]:
         """The file ``fileid``, or the revisions of ``filename`` under ``label`` (only the latest
         when ``latest``): a list, as the reference returns."""
-        msg = {"msgtype": "getfilemsg", "colonyname": colonyname, "fileid": fileid or "",
-               "label": label or "", "name": filename or "", "latest": latest}
+        msg = {**_file_msg("getfilemsg", colonyname, label, fileid, filename), "latest": latest}
         return self._invoke(msg, prvkey, _as_list)
 
     def get_files(self, label: str, colonyname: str, prvkey: str) -> list[JSONDict]:
@@ -473,9 +472,7 @@ class ColoniesApi(ABC):
     ) -> JSONDict:
         """Remove the revision ``fileid``, or every revision of ``filename`` under ``label``
         (metadata only; revisions a snapshot holds stay readable through it)."""
-        msg = {"msgtype": "removefilemsg", "colonyname": colonyname, "fileid": fileid or "",
-               "label": label or "", "name": filename or ""}
-        return self._invoke(msg, prvkey, _raw)
+        return self._invoke(_file_msg("removefilemsg", colonyname, label, fileid, filename), prvkey, _raw)
 
     def search_files(
         self,
@@ -535,6 +532,13 @@ class ColoniesApi(ABC):
     def server_statistics(self, prvkey: str) -> JSONDict:
         """Server-wide counters (server key)."""
         return self._invoke({"msgtype": "getstatisticsmsg"}, prvkey, _raw)
+
+
+def _file_msg(msgtype: str, colonyname: str, label: str | None, fileid: str | None, filename: str | None
+              ) -> JSONDict:
+    """A message naming one file: by ``fileid``, or by ``label`` and ``name``."""
+    return {"msgtype": msgtype, "colonyname": colonyname, "fileid": fileid or "", "label": label or "",
+            "name": filename or ""}
 
 
 def _executor_msg(msgtype: str, colonyname: str, executorname: str) -> JSONDict:

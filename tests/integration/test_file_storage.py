@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import http.client
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,10 +13,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from pycolonies import blobs
 from pycolonies.blobs import CorruptDownload
 from pycolonies.s3 import S3Settings, S3Store
 from tests.conftest import ColonyEnv
+from tests.integration.test_blobs import get_status
 from tests.support.s3 import s3_server, s3_settings
 
 MIB = 1024 * 1024
@@ -41,7 +40,7 @@ class Storage:
 def storage(request: pytest.FixtureRequest, colony: ColonyEnv, monkeypatch: pytest.MonkeyPatch) -> Storage:
     monkeypatch.delenv("AWS_S3_ENDPOINT", raising=False)
     if request.param == "embedded":
-        return Storage("embedded", lambda record: _embedded_status(colony, record) == 200,
+        return Storage("embedded", lambda record: get_status(colony, _object(record)) == 200,
                        lambda record: asyncio.run(_corrupt_embedded(colony)))
     settings = s3_settings(request.getfixturevalue("s3_endpoint"))
     colony.client.s3 = settings
@@ -49,17 +48,8 @@ def storage(request: pytest.FixtureRequest, colony: ColonyEnv, monkeypatch: pyte
                    lambda record: _put_s3(settings, record, b"evil"))
 
 
-def _embedded_status(colony: ColonyEnv, record: dict) -> int:
-    object_name = record["ref"]["s3object"]["object"]
-    headers = blobs.signed_headers("getblobmsg", colony.colonyname, object_name, colony.user_prvkey)
-    conn = http.client.HTTPConnection(colony.server.host, colony.server.port, timeout=30)
-    try:
-        conn.request("GET", blobs.blob_path(colony.colonyname, object_name), headers=headers)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
+def _object(record: dict) -> str:
+    return record["ref"]["s3object"]["object"]
 
 
 async def _corrupt_embedded(colony: ColonyEnv) -> None:
@@ -73,7 +63,7 @@ async def _corrupt_embedded(colony: ColonyEnv) -> None:
 def _in_s3(settings: S3Settings, record: dict) -> bool:
     store = S3Store(settings)
     try:
-        b"".join(store.download(settings.bucket, record["ref"]["s3object"]["object"]))
+        b"".join(store.download(settings.bucket, _object(record)))
         return True
     except Exception:
         return False
@@ -82,7 +72,7 @@ def _in_s3(settings: S3Settings, record: dict) -> bool:
 def _put_s3(settings: S3Settings, record: dict, data: bytes) -> None:
     import io
 
-    S3Store(settings).upload(io.BytesIO(data), record["ref"]["s3object"]["object"])
+    S3Store(settings).upload(io.BytesIO(data), _object(record))
 
 
 def test_bytes_go_up_and_come_back_checked(colony: ColonyEnv, storage: Storage, tmp_path: Path) -> None:
