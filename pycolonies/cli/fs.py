@@ -5,6 +5,7 @@ reference's tools are listed, but this CLI does not fetch them yet)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,7 +44,17 @@ SnapshotNameOption = Annotated[str | None, typer.Option("--snapshotname", "-n", 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
+def _checked_id(value: str | None, flag: str) -> str:
+    """A given id option (64 lower-case hex characters), or "" when not given."""
+    if value is None:
+        return ""
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        fail(f"{flag} must be 64 lower-case hex characters")
+    return value
+
+
 def _one_file(name: str | None, fileid: str | None, label: str | None) -> None:
+    _checked_id(fileid, "--fileid")
     if bool(name) == bool(fileid):
         fail("give either --fileid, or --label and --name")
     if name and not label:
@@ -130,17 +141,17 @@ def fs_put(
     file: Annotated[Path, typer.Option("--file", "-f", help="Local file to upload")],
     label: LabelOption,
     meta: MetaOption = None,
-    processid: Annotated[str, typer.Option(help="The process that produced the file")] = "",
+    processid: Annotated[str | None, typer.Option(help="The process that produced the file")] = None,
     colony: ColonyOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Upload one file as a new revision under --label, with metadata (our extension)."""
     if not file.is_file():
         fail(f"--file {file} is not a file")
-    metadata = _metadata(meta)
+    metadata, producer = _metadata(meta), _checked_id(processid, "--processid")
     with session() as (settings, client):
         record = client.upload_file(settings.colony(colony), settings.key(), filepath=str(file), label=label,
-                                    metadata=metadata, processid=processid)
+                                    metadata=metadata, processid=producer)
     if json_output:
         print_json(record)
     else:
@@ -152,15 +163,16 @@ def fs_search(
     label: LabelOption = "",
     name: Annotated[str, typer.Option("--name", "-n", help="File name")] = "",
     meta: MetaOption = None,
-    processid: Annotated[str, typer.Option(help="Produced by this process")] = "",
+    processid: Annotated[str | None, typer.Option(help="Produced by this process")] = None,
     count: Annotated[int, typer.Option(help="At most this many (1-100), newest first")] = 100,
     colony: ColonyOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Find revisions by label (and below it), name, metadata and producing process."""
+    producer = _checked_id(processid, "--processid")
     with session() as (settings, client):
         found = client.search_files(settings.colony(colony), settings.key(), label=label, name=name,
-                                    metadata=_metadata(meta), processid=processid, count=count)
+                                    metadata=_metadata(meta), processid=producer, count=count)
     if json_output:
         print_json(found)
     elif not found:
@@ -254,6 +266,7 @@ def label_remove(label: LabelOption, yes: YesOption = False, colony: ColonyOptio
 
 
 def _snapshot(client: Colonies, colonyname: str, key: str, snapshotid: str | None, name: str | None) -> Any:
+    _checked_id(snapshotid, "--snapshotid")
     if bool(snapshotid) == bool(name):
         fail("give either --snapshotid or --snapshotname")
     if snapshotid:

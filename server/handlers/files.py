@@ -13,6 +13,7 @@ from pycolonies.models import File, FileData, Label, Snapshot, normalize_label
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, NotFound
+from server.params import require_id
 from server.store import blobs as blob_store
 from server.store import files as store
 from server.store import processes as process_store
@@ -54,6 +55,7 @@ async def add_file(call: Call) -> Any:
         raise BadRequest(f"Invalid addfilemsg: file.size must not be negative, not {file.size}")
     _check_metadata(file.metadata, "addfilemsg: file.metadata")
     if file.processid:
+        require_id(file.processid, "addfilemsg: file.processid")
         process = await process_store.get_row(call.pool, file.processid)
         if process is None or process["colony_name"] != file.colonyname:
             raise BadRequest(f"Invalid addfilemsg: file.processid <{file.processid}> is no process of colony "
@@ -70,6 +72,7 @@ async def _lookup(call: Call, action: str) -> tuple[str, list[File]]:
     await auth.require_member(call.pool, colony, call.signer)
     file_id, label, name = call.msg.str("fileid"), call.msg.str("label"), call.msg.str("name")
     if file_id:
+        require_id(file_id, f"{call.msg.payloadtype}: fileid")
         found = await store.get(call.pool, colony, file_id)  # also a removed one a snapshot holds
         if found is None:
             raise NotFound(f"Failed to {action}, file <{file_id}> not found")
@@ -137,6 +140,7 @@ async def _snapshot(call: Call, action: str) -> tuple[str, Snapshot]:
     await auth.require_member(call.pool, colony, call.signer)
     snapshot_id, name = call.msg.str("snapshotid"), call.msg.str("name")
     if snapshot_id:
+        require_id(snapshot_id, f"{call.msg.payloadtype}: snapshotid")
         snapshot = await store.get_snapshot(call.pool, colony, snapshot_id)
     elif name:
         snapshot = await store.get_snapshot_by_name(call.pool, colony, name)
@@ -194,10 +198,12 @@ async def search_files(call: Call) -> Any:
     count = call.msg.int("count", MAX_SEARCH_COUNT)
     if not 1 <= count <= MAX_SEARCH_COUNT:
         raise BadRequest(f"Invalid searchfilesmsg: count must be 1-{MAX_SEARCH_COUNT}, not {count}")
-    label = call.msg.str("label")
+    label, process_id = call.msg.str("label"), call.msg.str("processid")
+    if process_id:
+        require_id(process_id, "searchfilesmsg: processid")
     return await store.search(call.pool, colony, label=normalize_label(label) if label else "",
-                              name=call.msg.str("name"), metadata=metadata,
-                              process_id=call.msg.str("processid"), count=count)
+                              name=call.msg.str("name"), metadata=metadata, process_id=process_id,
+                              count=count)
 
 
 HANDLERS = {

@@ -106,6 +106,8 @@ def by_flag(files: Files) -> dict[str, str]:
         "--key": "k", "--value": "v", "--prvkey": crypto.generate_private_key(),
         "--processid": WELL_FORMED_ID, "--processgraphid": WELL_FORMED_ID, "--cronid": WELL_FORMED_ID,
         "--attributeid": WELL_FORMED_ID, "--functionid": WELL_FORMED_ID, "--spec": str(files.workflow),
+        "--file": str(files.spec), "--label": "/x", "--dir": str(files.spec.parent / "dir"),
+        "--snapshotname": "s",
     }
 
 
@@ -113,6 +115,12 @@ def by_flag(files: Files) -> dict[str, str]:
 EXTRA_ARGS: dict[CommandPath, list[str]] = {
     ("log", "get"): ["--processid", WELL_FORMED_ID],
     ("cron", "add"): ["--interval", "10"],
+    ("fs", "info"): ["--fileid", WELL_FORMED_ID],
+    ("fs", "get"): ["--fileid", WELL_FORMED_ID],
+    ("fs", "remove"): ["--fileid", WELL_FORMED_ID],
+    ("fs", "snapshot", "info"): ["--snapshotid", WELL_FORMED_ID],
+    ("fs", "snapshot", "download"): ["--snapshotid", WELL_FORMED_ID],
+    ("fs", "snapshot", "remove"): ["--snapshotid", WELL_FORMED_ID],
 }
 
 
