@@ -3,14 +3,14 @@ compares their distributions: the total variation distance of each from the idea
 
     COLONIES_COLONY_NAME=... COLONIES_PRVKEY=<a member's key> python examples/quantum_fan_out.py
 
-It asks the quantum executor for its backends first (``list_backends``), then submits a workflow
-of one ``run_circuit`` per simulator with enough qubits (the ideal ``aer_simulator`` and the noisy
-``fake_<device>`` ones) feeding ``compare`` on the python executor, and prints one line per
-backend and ``result: ideal 0.000, noisy <min>-<max>``.
+It asks the quantum executor for its backends first (``pycolonies.quantum.list_backends``), then
+submits a workflow of one ``run_circuit`` per simulator with enough qubits (the ideal
+``aer_simulator`` and the noisy ``fake_<device>`` ones) feeding ``compare`` on the python
+executor, and prints one line per backend and ``result: ideal 0.000, noisy <min>-<max>``.
 """
 
 from pycolonies import Workflow, colonies_client, func_spec
-from pycolonies.quantum import circuit_spec
+from pycolonies.quantum import circuit_spec, list_backends
 
 client, colony_name, _, _, prvkey = colonies_client()
 
@@ -40,12 +40,8 @@ def compare(*results, ctx={}):
 
 def simulators():
     """The backends of the quantum executor that simulate (ideal and noisy), with 3 qubits or more."""
-    spec = func_spec("list_backends", [], colony_name, "quantum-executor", maxexectime=60, maxwaittime=60,
-                     maxretries=0)
-    listed = client.wait(client.submit_func_spec(spec, prvkey), 120, prvkey)
-    if listed.state != 2:
-        raise SystemExit(f"list_backends failed: {listed.errors}")
-    return [b["name"] for b in listed.output[0] if b["kind"] != "IBM Quantum" and b["qubits"] >= 3]
+    offered = list_backends(client, colony_name, prvkey)
+    return [b["name"] for b in offered if b["kind"] != "IBM Quantum" and b["qubits"] >= 3]
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pycolonies.functions import func_spec
 from pycolonies.models import FuncSpec
+from pycolonies.wire import SUCCESS
 
 EXECUTORTYPE = "quantum-executor"
 IDEAL = "aer_simulator"
@@ -71,3 +72,15 @@ def to_qasm(circuit: Any) -> str:
         return qasm2.dumps(circuit)
     except Exception:  # control flow, ... that OpenQASM 2 cannot express
         return qasm3.dumps(circuit)
+
+
+def list_backends(client: Any, colonyname: str, prvkey: str, *, executortype: str = EXECUTORTYPE,
+                  timeout: float = 60) -> list[dict[str, Any]]:
+    """The backends a quantum executor offers (``name``, ``qubits``, ``kind``, ``device``): runs its
+    ``list_backends`` function and waits for the answer; RuntimeError with the errors if it fails."""
+    spec = func_spec("list_backends", [], colonyname, executortype, maxexectime=int(timeout),
+                     maxwaittime=int(timeout), maxretries=0)
+    done = client.wait(client.submit_func_spec(spec, prvkey), timeout, prvkey)
+    if done.state != SUCCESS:
+        raise RuntimeError(f"list_backends did not succeed (state {done.state}): {done.errors}")
+    return list(done.output[0])

@@ -5,6 +5,8 @@ a real single-node Slurm."""
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from pycolonies import wire
+from pycolonies.models import Process
 from tests.conftest import ColonyEnv, own_colony
-from tests.executors.harness import RunningExecutor, executor_env, starting
+from tests.executors.harness import FINAL, RunningExecutor, descendants, executor_env, starting
+from tests.support import wait_until
 from tests.support.images import build_python, require_podman
 from tests.support.quantum import require_qiskit
 from tests.support.slurm import require_slurm, running_slurm
@@ -30,14 +35,25 @@ class Colony:
     start: Callable[..., RunningExecutor]
     workdir: Path
 
+    quantum: RunningExecutor
+
+    def env(self, **variables: str) -> dict[str, str]:
+        """The environment an example runs in: the colony's user's."""
+        return executor_env(self.colony.server.port, self.colony.colonyname,
+                            COLONIES_PRVKEY=self.colony.user_prvkey, **variables)
+
     def run(self, example: str, *args: str, **env: str) -> list[str]:
-        """Run ``examples/<example>`` as the colony's user; its stdout lines (AssertionError on failure)."""
-        variables = {"COLONIES_PRVKEY": self.colony.user_prvkey, **env}
-        env = executor_env(self.colony.server.port, self.colony.colonyname, **variables)
+        """Run ``examples/<example>``; its stdout lines (AssertionError on failure)."""
         done = subprocess.run([sys.executable, str(EXAMPLES / example), *args], capture_output=True,
-                              text=True, env=env, timeout=300, check=False)
+                              text=True, env=self.env(**env), timeout=300, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout.splitlines()
+
+    def graph(self, lines: list[str]) -> list[Process]:
+        """The processes of the session the example submitted (its first line names the graph)."""
+        graphid = lines[0].split()[2]
+        client, key = self.colony.client, self.colony.user_prvkey
+        return [client.get_process(pid, key) for pid in client.get_processgraph(graphid, key).processids]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +65,7 @@ def colony(admin_dsn: str, template_dsn: str, tmp_path_factory: pytest.TempPathF
         keys = (env.server.port, env.colonyname, env.colony_prvkey, workdir)
         with starting("python", *keys) as start_python, starting("quantum", *keys) as start:
             start_python("--concurrency", "2")
-            start("--concurrency", "2")
-            yield Colony(env, start, workdir)
+            yield Colony(env, start, workdir, start("--concurrency", "2"))
 
 
 def test_the_fan_out_compares_each_simulator_with_the_ideal_one(colony: Colony) -> None:
@@ -84,3 +99,45 @@ def test_the_cross_platform_workflow_with_slurm(colony: Colony) -> None:
         lines = colony.run("quantum_cross_platform.py", "--prepare-on", "slurm", "--backend", "fake_manila")
     result = next(line for line in lines if line.startswith("result: "))
     assert result.startswith("result: 111 p=0.") and result.endswith(" on fake_manila"), lines
+
+
+def results(process: Process) -> dict[str, object]:
+    return {a.key: json.loads(a.value) for a in process.attributes if a.key.startswith("readout.")}
+
+
+def test_the_calibration_session_stores_a_result_per_qubit(colony: Colony) -> None:
+    lines = colony.run("quantum_calibration.py")
+    assert "result: calibrated 5 qubits of fake_manila" in lines, lines
+    processes = {p.spec.nodename: p for p in colony.graph(lines)}
+    assert len(processes) == 2 + 3 * 5 and all(p.state == wire.SUCCESS for p in processes.values())
+    for qubit in range(5):
+        post = processes[f"postprocess_q{qubit}"]
+        assert results(post) == {f"readout.q{qubit}": post.output[0]}
+        assert 0 <= post.output[0]["readout_error"] < 0.2 and post.output[0]["backend"] == "fake_manila"
+
+
+def test_cancelling_a_session_stops_its_circuits_and_leaves_no_half_results(colony: Colony) -> None:
+    out = colony.workdir / "calibration-cancel.txt"
+    with out.open("w") as stdout:
+        example = subprocess.Popen([sys.executable, str(EXAMPLES / "quantum_calibration.py"), "--padding",
+                                    "200000"], env=colony.env(), stdout=stdout, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: out.read_text().startswith("Session submitted"), 60, "the session")
+
+        def running_circuits() -> list[Process]:
+            return [p for p in colony.graph(out.read_text().splitlines())
+                    if p.spec.funcname == "run_circuit" and p.state == wire.RUNNING]
+
+        wait_until(running_circuits, 60, "a circuit to run")
+        workers = wait_until(lambda: descendants(colony.quantum.popen.pid), 10, "the quantum worker")
+        example.send_signal(signal.SIGINT)
+        assert example.wait(30) == 130, out.read_text()
+    finally:
+        example.kill()
+    wait_until(lambda: not descendants(colony.quantum.popen.pid) & workers, 5, "the circuits to be stopped")
+    processes = colony.graph(out.read_text().splitlines())
+    assert all(p.state in FINAL for p in processes)
+    assert any(p.state == wire.CANCELLED for p in processes if p.spec.funcname == "run_circuit")
+    for process in processes:
+        if process.spec.funcname == "postprocess":
+            assert (process.state == wire.SUCCESS) == bool(results(process)), process
