@@ -81,13 +81,15 @@ class ContainerSettings:
             values["mounts"] = tuple(parse_mount(m) for m in get("MOUNTS").split(",") if m.strip())
         if get("WORKDIR"):
             values["workdir"] = get("WORKDIR")
-        if get("MEMORY"):
-            values["memory"] = _setting(parse_memory, get("MEMORY"), "COLONIES_CONTAINER_MEMORY")
-        if get("CPUS"):
-            values["cpus"] = _setting(parse_cpus, get("CPUS"), "COLONIES_CONTAINER_CPUS")
-        for name, key, kind in (("PIDS_LIMIT", "pids_limit", int), ("STOP_GRACE", "stop_grace", float)):
+        parsers: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+            ("MEMORY", "memory", lambda text: parse_memory(text, "the memory limit")),
+            ("CPUS", "cpus", lambda text: parse_cpus(text, "the CPU limit")),
+            ("PIDS_LIMIT", "pids_limit", int),
+            ("STOP_GRACE", "stop_grace", float),
+        )
+        for name, key, parse in parsers:
             if get(name):
-                values[key] = _setting(kind, get(name), f"COLONIES_CONTAINER_{name}")
+                values[key] = _setting(parse, get(name), f"COLONIES_CONTAINER_{name}")
         if get("HAND_OVER_IDENTITY"):
             values["hand_over_identity"] = _flag(get("HAND_OVER_IDENTITY"),
                                                  "COLONIES_CONTAINER_HAND_OVER_IDENTITY")
@@ -291,8 +293,8 @@ def _flag(text: str, name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, not {text!r}")
 
 
-def _setting(parse: Callable[..., Any], text: str, name: str) -> Any:
+def _setting(parse: Callable[[str], Any], text: str, name: str) -> Any:
     try:
-        return parse(text, name) if parse in (parse_memory, parse_cpus) else parse(text)
+        return parse(text)
     except (JobFailed, ValueError) as exc:
         raise ConfigError(f"{name}: {exc}") from None

@@ -108,7 +108,8 @@ class Script:
         options = [f"--job-name={self.name}", f"--comment={self.comment}", f"--output={self.output}",
                    f"--chdir={self.workdir}", "--export=NONE",
                    *self.resources.sbatch_options(), *site.sbatch_options()]
-        lines = ["#!/bin/bash", *(f"#SBATCH {shlex.quote(option)}" for option in options), "set -e"]
+        shell = "#!/bin/bash -l" if site.modules else "#!/bin/bash"  # a login shell defines `module`
+        lines = [shell, *(f"#SBATCH {shlex.quote(option)}" for option in options), "set -e"]
         if site.modules:
             lines.append("module load " + " ".join(shlex.quote(module) for module in site.modules))
         lines += [f"export {name}={shlex.quote(value)}" for name, value in self.env.items()]

@@ -94,7 +94,10 @@ class Tracker:
         states = await self.tools.states(jobs)
         missing = [jobid for jobid in jobs if jobid not in states]
         if missing:
-            states.update(await self.tools.accounted(missing))
+            try:
+                states.update(await self.tools.accounted(missing))
+            except SlurmError as exc:  # the others' states still count
+                log.warning("sacct failed for job(s) %s: %s", ",".join(missing), exc)
         await self._tail(list(jobs.values()))
         changed = False
         for jobid, job in jobs.items():

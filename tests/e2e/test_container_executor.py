@@ -20,6 +20,7 @@ from tests.conftest import ColonyEnv
 from tests.executors.harness import RunningExecutor, log_text, starting, wait_state
 from tests.support import wait_until
 from tests.support.images import build_busybox, build_python, containers, require_podman
+from tests.support.specs import with_changes
 
 pytestmark = [pytest.mark.slow, pytest.mark.podman]
 
@@ -56,12 +57,7 @@ def spec(colony: ColonyEnv, image: str, cmd: str, *args: str, **changes: Any) ->
     data = copy.deepcopy(REFERENCE)
     data["conditions"]["colonyname"] = colony.colonyname
     data["kwargs"].update({"cmd": cmd, "args": list(args), "docker-image": image})
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key].update(value)
-        else:
-            data[key] = value
-    return data
+    return with_changes(data, **changes)
 
 
 def submit(colony: ColonyEnv, data: dict[str, Any] | FuncSpec) -> Process:

@@ -23,7 +23,8 @@ import pytest
 
 from tests.support.waiting import wait_until
 
-BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol")
+BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sacct")
+TOOLS = ("sbatch", "squeue", "scancel", "sacct")  # what the executor calls
 _MUNGE_DIRS = ("/run/munge", "/var/log/munge", "/var/lib/munge")
 # CPUs the node claims (config_overrides: more than the machine's 2 cores, so that sleeping test
 # jobs run side by side; each takes one CPU and 256 MiB unless it asks for more)
@@ -108,6 +109,24 @@ class Slurm:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def counting_tools(bin_dir: Path, calls: Path) -> None:
+    """Scripts in ``bin_dir`` that log each call of a Slurm tool to ``calls`` (``<time> <tool>
+    <args>``), then exec the real one: point ``COLONIES_SLURM_BIN`` at ``bin_dir`` to count them."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in TOOLS:
+        real = shutil.which(tool) or f"/usr/bin/{tool}"
+        wrapper = bin_dir / tool
+        wrapper.write_text(f'#!/bin/sh\necho "$(date +%s.%N) {tool} $*" >> {calls}\nexec {real} "$@"\n')
+        wrapper.chmod(0o755)
+
+
+def tool_calls(calls: Path, tool: str) -> list[tuple[float, str]]:
+    """(time, arguments) of each logged call of ``tool``."""
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    fields = (f"{line} ".split(" ", 2) for line in lines)
+    return [(float(t), rest) for t, name, rest in fields if name == tool]
+
+
 def _sbin(name: str) -> str:
     return shutil.which(name) or f"/usr/sbin/{name}"
 
@@ -148,6 +167,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(15)
 
 
+def _cancel_all(env: dict[str, str]) -> None:
+    """Cancel every job of the test cluster and wait until none is left."""
+
+    def jobs() -> list[str]:
+        done = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True,
+                              timeout=30)
+        return done.stdout.split() if done.returncode == 0 else []
+
+    left = jobs()
+    if left:
+        subprocess.run(["scancel", *left], env=env, capture_output=True, timeout=30)
+        try:
+            wait_until(lambda: not jobs(), 30, "the test cluster's jobs to end", interval=0.2)
+        except AssertionError as exc:
+            print(exc)
+
+
 @contextmanager
 def running_slurm(base: Path) -> Iterator[Slurm]:
     """A single-node Slurm with its files under ``base``; stopped (its jobs with it) at the end."""
@@ -180,6 +216,8 @@ def running_slurm(base: Path) -> Iterator[Slurm]:
         print(f"slurm up in {time.monotonic() - started:.1f} s")
         yield cluster
     finally:
+        if all(daemon.poll() is None for daemon in daemons) and daemons:
+            _cancel_all(env)  # a stopped slurmd leaves its jobs' steps running
         for daemon in reversed(daemons):
             _stop(daemon)
         if munged is not None:
