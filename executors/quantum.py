@@ -11,13 +11,15 @@ where qiskit is imported (:mod:`executors.quantum_circuits`):
 The backends (:mod:`executors.quantum_backends`) are found at start, in a subprocess, and registered
 as the executor's capabilities (one ``hardware`` entry per backend, with its qubits). Cancellation,
 ``maxexectime`` and a shutdown past the grace period kill the worker at once. No shipped code runs
-here: only these two functions. Settings: :class:`~executors.quantum_settings.QuantumSettings`.
+here: only these two functions. Settings: :class:`~executors.quantum_settings.QuantumSettings`
+(given, or from ``COLONIES_QUANTUM_*``; the workers get them in their environment).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -58,7 +60,8 @@ class QuantumExecutor(BaseExecutor):
         self.backends: list[dict[str, Any]] = []
 
     def setup(self) -> None:
-        self.settings = self.settings or QuantumSettings.from_env()
+        self.settings = (self.settings or QuantumSettings.from_env()).checked()
+        os.environ.update(self.settings.to_env())  # what the workers read (they inherit the environment)
         self.backends, problem = _find_backends(self.runner.python)
         listing = ", ".join(f"{b['name']} ({b['qubits']} qubits)" for b in self.backends)
         self._announce(f"Backends: {listing}")

@@ -65,6 +65,14 @@ class QuantumSettings:
                                   "(fake_<device>, e.g. fake_manila)")
         return self
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the ``COLONIES_QUANTUM_*`` variables :meth:`from_env` reads back."""
+        values = {"MAX_SHOTS": str(self.max_shots), "MAX_QUBITS": str(self.max_qubits),
+                  "FAKE_BACKENDS": ",".join(self.fake_backends), "THREADS": str(self.threads),
+                  "IBM_TOKEN": self.ibm_token, "IBM_CHANNEL": self.ibm_channel,
+                  "IBM_INSTANCE": self.ibm_instance}
+        return {_PREFIX + name: value for name, value in values.items()}
+
     def replace(self, **changes: object) -> QuantumSettings:
         return type(self)(**{**self.__dict__, **changes})
 

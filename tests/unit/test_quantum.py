@@ -20,6 +20,7 @@ def test_settings_from_the_environment() -> None:
     assert (settings.max_shots, settings.max_qubits) == (500, 10)
     assert settings.fake_backends == ("fake_manila", "fake_nairobi") and settings.ibm_token == "t"
     assert QuantumSettings.from_env({}) == QuantumSettings()
+    assert QuantumSettings.from_env(settings.to_env()) == settings  # what the workers read back
 
 
 @pytest.mark.parametrize(("env", "message"), [
