@@ -90,6 +90,12 @@ class BaseExecutor:
         Called in a thread after :meth:`setup`, so it may block (e.g. import modules in a subprocess)."""
         return []
 
+    def capabilities(self) -> dict[str, Any]:
+        """What a new executor registers as its capabilities (``{"hardware": [...], "software":
+        [...]}``, shown by ``getexecutormsg``); called after :meth:`setup`. An approved executor
+        started with its own key keeps the capabilities it was registered with."""
+        return {}
+
     async def started(self, identity: Identity) -> None:
         """Called once the executor knows who it is, before it takes work: e.g. clean up what a
         crashed run of the same executor left behind. Raise ConfigError to refuse to start."""
@@ -162,6 +168,7 @@ class BaseExecutor:
         try:
             await asyncio.to_thread(self.setup)
             functions = await asyncio.to_thread(self.functions)
+            capabilities = self.capabilities()
         except ConfigError:
             raise
         except ValueError as exc:
@@ -171,7 +178,8 @@ class BaseExecutor:
                 message += " (details with --verbose)"
             raise ConfigError(message) from None
         outage = Outage(f"{config.host}:{config.port}", Backoff(config.backoff_min, config.backoff_max))
-        identity = await _retrying(outage, lambda: identify(client, config, self.executortype))
+        identity = await _retrying(outage, lambda: identify(client, config, self.executortype,
+                                                              capabilities))
         if identity.registered:
             self.identity = identity  # removed again at exit
             self._announce(f"Registered executor {identity.executorname} "

@@ -16,13 +16,13 @@ from pycolonies.cli.common import fail
 
 def executor_start(
     kind: Annotated[str, typer.Option(
-        "--type", help="Executor kind: python, container (settings: COLONIES_CONTAINER_*) or slurm "
-        "(settings: COLONIES_SLURM_*)")] = "python",
+        "--type", help="Executor kind: python, container (settings: COLONIES_CONTAINER_*), slurm "
+        "(settings: COLONIES_SLURM_*) or quantum (settings: COLONIES_QUANTUM_*)")] = "python",
     name: Annotated[str | None, typer.Option(
         help="Name of the new executor (default COLONIES_EXECUTOR_NAME or <type>-<8 hex>)")] = None,
     executor_type: Annotated[str | None, typer.Option(
         "--executor-type", help="Executor type (default COLONIES_EXECUTOR_TYPE or the kind's, "
-        "python-executor, container-executor or hpc-executor)")] = None,
+        "python-executor, container-executor, hpc-executor or quantum-executor)")] = None,
     concurrency: Annotated[int | None, typer.Option(
         help="Processes run at the same time (default 1; slurm: 100 jobs in flight)")] = None,
     allow: Annotated[list[str] | None, typer.Option(

@@ -11,6 +11,7 @@ KINDS = {
     "python": "executors.python:PythonExecutor",
     "container": "executors.container:ContainerExecutor",
     "slurm": "executors.slurm:SlurmExecutor",
+    "quantum": "executors.quantum:QuantumExecutor",
 }
 
 

@@ -82,6 +82,7 @@ async def run_process(
     client: ClientInfo,
     on_output_line: OutputCallback,
     timeout: float | None = None,
+    target: str | None = None,
 ) -> list[Any]:
     """Run the process's function in a fresh worker subprocess and return its output list.
 
@@ -92,8 +93,11 @@ async def run_process(
     Raises :class:`ProcessFailure` when the function is not allowed, has no usable code, raises,
     exits or crashes the worker, runs out of time, or returns something JSON cannot carry. On
     cancellation the worker's process group is killed and ``CancelledError`` re-raised.
+
+    ``target`` (``"pkg.module.function"``) runs that function instead of the one the process names
+    (a kind that maps its own function names onto installed ones).
     """
-    job = worker_job(process, settings, client)
+    job = worker_job(process, settings, client, target)
     worker = await _start(settings.worker_command())
     assert worker.stdout is not None and worker.stderr is not None
     output = OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
@@ -110,10 +114,14 @@ async def run_process(
     return worker_result(result.result() if not result.cancelled() else b"", returncode, output.tail)
 
 
-def worker_job(process: Process, settings: RunnerSettings, client: ClientInfo) -> bytes:
-    """What a worker reads on stdin to run ``process`` (ProcessFailure if it may not run here).
-    It holds the executor's key (``client``), for the function's ``colonies`` and ``ctx``."""
-    job = {"process": process.to_wire(), "plan": _plan(process, settings),
+def worker_job(
+    process: Process, settings: RunnerSettings, client: ClientInfo, target: str | None = None
+) -> bytes:
+    """What a worker reads on stdin to run ``process`` (ProcessFailure if it may not run here), or
+    to run the installed function ``target`` with its arguments. It holds the executor's key
+    (``client``), for the function's ``colonies`` and ``ctx``."""
+    plan = {"kind": "module", "name": target, "wildcard": False} if target else _plan(process, settings)
+    job = {"process": process.to_wire(), "plan": plan,
            "client": dataclasses.asdict(client)}
     return json.dumps(job).encode()
 

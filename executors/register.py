@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from executors.config import ConfigError, ExecutorConfig
 from pycolonies import crypto, wire
@@ -31,16 +32,20 @@ class Identity:
     registered: bool  # True: added by this run with the colony key (its key dies with the run)
 
 
-async def identify(client: AsyncColonies, config: ExecutorConfig, default_type: str) -> Identity:
-    """The executor to work as (registering and approving a new one when given the colony key)."""
+async def identify(client: AsyncColonies, config: ExecutorConfig, default_type: str,
+                   capabilities: dict[str, Any] | None = None) -> Identity:
+    """The executor to work as (registering and approving a new one when given the colony key,
+    with ``capabilities``: ``{"hardware": [...], "software": [...]}``)."""
     if config.prvkey:
         return await _existing(client, config, config.prvkey)
     assert config.colony_prvkey is not None
-    return await _new(client, config, config.colony_prvkey, config.executortype or default_type)
+    return await _new(client, config, config.colony_prvkey, config.executortype or default_type,
+                      capabilities or {})
 
 
 async def _new(
-    client: AsyncColonies, config: ExecutorConfig, colony_prvkey: str, executortype: str
+    client: AsyncColonies, config: ExecutorConfig, colony_prvkey: str, executortype: str,
+    capabilities: dict[str, Any],
 ) -> Identity:
     if not executortype:
         raise ConfigError("set COLONIES_EXECUTOR_TYPE: this executor kind has no default executor type")
@@ -49,6 +54,8 @@ async def _new(
     name = config.executorname or f"{executortype}-{executorid[:8]}"
     executor = {"executorid": executorid, "executorname": name, "executortype": executortype,
                 "colonyname": config.colonyname}
+    if capabilities:
+        executor["capabilities"] = capabilities
     colony = config.colonyname
     try:
         await client.add_executor(executor, colony_prvkey)

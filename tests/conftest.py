@@ -12,6 +12,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -157,3 +158,17 @@ def make_colony(client: Colonies, server: ServerThread, name: str = "dev") -> Co
 def colony(client: Colonies, server: ServerThread) -> ColonyEnv:
     """A colony ``dev`` with an approved executor ``executor-1`` and a user ``alice``."""
     return make_colony(client, server)
+
+
+@contextmanager
+def own_colony(admin_dsn: str) -> Iterator[ColonyEnv]:
+    """A colony ``dev`` on a server with a database of its own, for the fixtures of a module that
+    shares one server among its tests; the database is dropped at the end."""
+    name = f"colonies_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(admin_dsn, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+    try:
+        with ServerThread(_with_database(admin_dsn, name)) as server, \
+                Colonies(server.host, server.port) as client:
+            yield make_colony(client, server)
+    finally:
+        asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -198,7 +198,8 @@ def test_a_flood_of_output_keeps_the_executor_small(
     grown = _peak_rss_mib(executor.popen.pid) - before
     assert grown < 64, f"the executor grew by {grown} MiB for 100 MiB of output"
     text, _ = log_text(colony.client, colony.colonyname, done.processid, colony.user_prvkey)
-    assert len(text) <= 17 * 2**20 and "log limit" in text
+    # bounded either way: the 16 MiB limit, or (a server slowed by a loaded machine) lines dropped
+    assert len(text) <= 17 * 2**20 and ("log limit" in text or "lines dropped" in text), text[-300:]
 
 
 def test_kill_9_and_restart_removes_the_orphan_and_the_process_is_retried(

@@ -268,7 +268,8 @@ def test_no_code_runs_only_allowed_functions(colony: ColonyEnv, start_python: St
     [
         ((), {"COLONIES_COLONY_NAME": ""}, "set COLONIES_COLONY_NAME"),
         ((), {"COLONIES_COLONY_PRVKEY": ""}, "set COLONIES_PRVKEY"),
-        (("--type", "fortran"), {}, "unknown executor type 'fortran'; known: container, python, slurm"),
+        (("--type", "fortran"), {},
+         "unknown executor type 'fortran'; known: container, python, quantum, slurm"),
         (("--no-code",), {}, "--no-code without --allow"),
         (("--allow", "no_such_module.f"), {}, "no_such_module"),
         (("--concurrency", "0"), {}, "concurrency must be at least 1"),
