@@ -26,7 +26,7 @@ from pycolonies.api import JSONDict, Parse
 from pycolonies.base import API_PATH, HttpClientBase
 from pycolonies.errors import NotFoundError
 from pycolonies.filesync import SyncPlan, Transfer, plan_sync
-from pycolonies.models import Process
+from pycolonies.models import Process, path_problem
 from pycolonies.s3 import PROTOCOL as S3_PROTOCOL
 from pycolonies.s3 import S3Settings, S3Store, S3Unavailable
 from pycolonies.websocket import WebSocket
@@ -142,6 +142,8 @@ class Colonies(HttpClientBase):
         before the file appears under its name."""
         blobs.lookup_args(fileid, filename)
         file = self._file_to_fetch(colonyname, prvkey, label, fileid, filename, latest)
+        if problem := path_problem("/", file["name"]):
+            raise ValueError(f"cannot download into {dst or '.'}: the {problem}")
         target = Path(dst or ".") / file["name"]
         partial = blobs.partial_path(target)
         try:

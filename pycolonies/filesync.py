@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pycolonies.models import normalize_label
+from pycolonies.models import normalize_label, path_problem
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ def plan_sync(
     for sub in remote_labels:
         if sub == label or sub.startswith(label.rstrip("/") + "/"):
             for file in remote_files(sub):
+                if problem := path_problem(sub, file["name"]):
+                    raise ValueError(f"cannot sync into {directory}: the colony has a file whose {problem}")
                 remote[(sub, file["name"])] = file
     for key in sorted(local.keys() | remote.keys()):
         sub, name = key

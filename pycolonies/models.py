@@ -337,9 +337,21 @@ class Generator(_Model):
 
 
 def normalize_label(label: str) -> str:
-    """A file label as the colony keeps it: one leading slash, no empty segments, no trailing
-    slash (``"data//x/"`` and ``"///data/x"`` are ``"/data/x"``; ``""`` is ``"/"``)."""
-    return "/" + "/".join(part for part in label.split("/") if part)
+    """A file label as the colony keeps it: one leading slash, no empty or ``.`` segments, no
+    trailing slash (``"data//x/"`` and ``"///data/./x"`` are ``"/data/x"``; ``""`` is ``"/"``).
+    A ``..`` segment stays, for :func:`path_problem` to refuse."""
+    return "/" + "/".join(part for part in label.split("/") if part and part != ".")
+
+
+def path_problem(label: str, name: str | None = None) -> str | None:
+    """Why a label (and a file name) cannot map onto a local directory tree, or None: a label
+    may not have a ``..`` segment, and a name is one path segment, not ``.`` or ``..``. Syncs and
+    downloads write files at these paths, so they must stay inside the target directory."""
+    if ".." in label.split("/"):
+        return f"label {label!r} has a '..' segment"
+    if name is not None and (not name or "/" in name or "\\" in name or name in (".", "..")):
+        return f"file name {name!r} is not a single path segment"
+    return None
 
 
 @dataclass(kw_only=True)

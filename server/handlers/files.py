@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycolonies.models import File, FileData, Label, Snapshot, normalize_label
+from pycolonies.models import File, FileData, Label, Snapshot, normalize_label, path_problem
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, NotFound
@@ -51,6 +51,8 @@ async def add_file(call: Call) -> Any:
     if "/" in file.name:
         raise BadRequest(f"Invalid addfilemsg: file.name <{file.name}> must not contain '/' (put the "
                          "directory in file.label)")
+    if problem := path_problem(file.label, file.name):
+        raise BadRequest(f"Invalid addfilemsg: {problem} (files are synced into directories)")
     if file.size < 0:
         raise BadRequest(f"Invalid addfilemsg: file.size must not be negative, not {file.size}")
     _check_metadata(file.metadata, "addfilemsg: file.metadata")

@@ -151,6 +151,8 @@ def test_another_colonys_member_and_a_stranger_are_refused(colony: ColonyEnv) ->
         ({"name": "a/b"}, "must not contain '/'"),
         ({"size": -1}, "file.size must not be negative"),
         ({"colonyname": ""}, "Empty Colony name"),
+        ({"name": ".."}, "is not a single path segment"),
+        ({"label": "/data/../../etc"}, "has a '..' segment"),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_field(colony: ColonyEnv, overrides: dict, message: str) -> None:

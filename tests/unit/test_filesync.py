@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from pycolonies.filesync import plan_sync
+from pycolonies.models import normalize_label, path_problem
 
 
 def remote(files: dict[str, dict[str, bytes]]):
@@ -47,3 +50,18 @@ def test_a_missing_directory_downloads_everything(tmp_path: Path) -> None:
     labels, files = remote({"/d": {"x": b"1"}})
     plan = plan_sync(tmp_path / "new", "/d", True, labels, files)
     assert names(plan.downloads) == [("/d", "x", False)] and not plan.empty
+
+
+def test_a_remote_file_that_would_land_outside_the_directory_stops_the_sync(tmp_path: Path) -> None:
+    for label, name in (("/d/../../etc", "x"), ("/d", "..")):
+        listed = [{"name": name, "size": 1, "checksum": ""}]
+        with pytest.raises(ValueError, match="cannot sync into"):
+            plan_sync(tmp_path, "/d", True, [label], lambda _label, listed=listed: listed)
+
+
+def test_labels_and_names_that_map_onto_a_directory_tree() -> None:
+    assert normalize_label("data/./x//") == "/data/x"
+    assert path_problem("/data/x", "a.csv") is None
+    assert "'..' segment" in (path_problem("/data/../x") or "")
+    for name in ("", ".", "..", "a/b", "a\\b"):
+        assert path_problem("/data", name) is not None, name
