@@ -251,7 +251,7 @@ class Colonies(HttpClientBase):
                                        checksum=record["checksum"])
         headers.update({"Content-Length": str(size), "Content-Type": "application/octet-stream"})
         path = blobs.blob_path(colonyname, object_name)
-        status, content_type, data, _ = self._transfer("PUT", path, headers, body=stream)
+        status, content_type, data = self._transfer("PUT", path, headers, body=stream)
         if status not in (200, 201):
             rpc.decode_reply(data, content_type, status, self._where)
         return self.add_file(record, prvkey)
@@ -286,13 +286,13 @@ class Colonies(HttpClientBase):
             conn.close()
 
     def _transfer(self, method: str, path: str, headers: dict[str, str],
-                  body: Any = None) -> tuple[int, str, bytes, http.client.HTTPResponse]:
+                  body: Any = None) -> tuple[int, str, bytes]:
         conn = self._new_connection()
         try:
             _set_timeout(conn, self.timeout)
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
-            return response.status, response.getheader("Content-Type") or "", response.read(), response
+            return response.status, response.getheader("Content-Type") or "", response.read()
         except (OSError, http.client.HTTPException) as exc:
             raise self._unreachable(exc) from exc
         finally:

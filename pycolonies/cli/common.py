@@ -325,6 +325,13 @@ class NewIdentity:
     written_to: Path | None = None
 
 
+def checked_id(value: str, flag: str) -> str:
+    """An id option's value, or CliError: ids are 64 lower-case hex characters."""
+    if not _HEX_ID.fullmatch(value):
+        raise CliError(f"{flag} must be 64 lower-case hex characters")
+    return value
+
+
 def new_identity(given_id: str | None, *, prvkey: str | None = None, prvkey_file: Path | None = None,
                  id_flag: str = "--id", prvkey_flag: str = "--prvkey") -> NewIdentity:
     """The id from ``--<x>id``, from a private key (given, or read from ``prvkey_file``), or from a
@@ -334,9 +341,7 @@ def new_identity(given_id: str | None, *, prvkey: str | None = None, prvkey_file
     if len(sources) > 1:
         raise CliError(f"give only one of {' and '.join(sources)}")
     if given_id is not None:
-        if not _HEX_ID.fullmatch(given_id):
-            raise CliError(f"{id_flag} must be 64 lower-case hex characters")
-        return NewIdentity(given_id)
+        return NewIdentity(checked_id(given_id, id_flag))
     if prvkey is not None:
         return NewIdentity(_derive_id(prvkey, prvkey_flag))
     if prvkey_file is not None and prvkey_file.exists():

@@ -5,7 +5,6 @@ reference's tools are listed, but this CLI does not fetch them yet)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +12,10 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from pycolonies.cli.common import (
+    CliError,
     ColonyOption,
     JsonOption,
+    checked_id,
     confirm_destructive,
     console,
     fail,
@@ -45,12 +46,13 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 
 
 def _checked_id(value: str | None, flag: str) -> str:
-    """A given id option (64 lower-case hex characters), or "" when not given."""
+    """A given id option (checked), or "" when not given."""
     if value is None:
         return ""
-    if not re.fullmatch(r"[0-9a-f]{64}", value):
-        fail(f"{flag} must be 64 lower-case hex characters")
-    return value
+    try:
+        return checked_id(value, flag)
+    except CliError as exc:
+        fail(str(exc))
 
 
 def _one_file(name: str | None, fileid: str | None, label: str | None) -> None:
