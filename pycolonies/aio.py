@@ -20,9 +20,11 @@ from typing import Any, cast
 import aiohttp
 
 from pycolonies import pubsub, rpc
+from pycolonies.aio_files import AsyncFileTransfers
 from pycolonies.api import JSONDict, Parse
 from pycolonies.base import HttpClientBase
 from pycolonies.models import Process
+from pycolonies.s3 import S3Settings
 
 _STALE_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE})
 
@@ -50,16 +52,18 @@ def _is_stale_connection(exc: BaseException | None) -> bool:
     return False
 
 
-class AsyncColonies(HttpClientBase):
+class AsyncColonies(AsyncFileTransfers, HttpClientBase):
     """Asyncio Colonies client on one lazily created :class:`aiohttp.ClientSession`.
 
     Same constructor as :class:`~pycolonies.client.Colonies`. Close it with ``await
     client.close()`` or ``async with``; ``await client.close(processid, output, prvkey)`` is the
-    close-process RPC, as in the sync client.
+    close-process RPC, as in the sync client. File transfers (``upload_file``, ``download_file``,
+    ``sync``, ...) are those of the sync client, awaited (:mod:`pycolonies.aio_files`).
     """
 
     def _init_transport(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self.s3: S3Settings | None = None  # as the sync client's: None means AWS_S3_* if set
 
     async def __aenter__(self) -> AsyncColonies:
         return self

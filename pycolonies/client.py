@@ -25,7 +25,7 @@ from pycolonies import blobs, pubsub, rpc
 from pycolonies.api import JSONDict, Parse
 from pycolonies.base import API_PATH, HttpClientBase
 from pycolonies.errors import NotFoundError
-from pycolonies.filesync import SyncPlan, Transfer, plan_sync
+from pycolonies.filesync import SyncPlan, Transfer, plan_sync, snapshot_target
 from pycolonies.models import Process, path_problem
 from pycolonies.s3 import PROTOCOL as S3_PROTOCOL
 from pycolonies.s3 import S3Settings, S3Store, S3Unavailable
@@ -211,12 +211,13 @@ class Colonies(HttpClientBase):
                                progress)
 
     def apply_sync(self, plan: SyncPlan, colonyname: str, prvkey: str,
-                   progress: Callable[[Transfer], None] | None = None) -> SyncPlan:
-        """Carry out a plan from :meth:`sync_plan`."""
+                   progress: Callable[[Transfer], None] | None = None, processid: str = "") -> SyncPlan:
+        """Carry out a plan from :meth:`sync_plan`; uploads record ``processid`` as their producer."""
         for transfer in plan.uploads:
             if progress:
                 progress(transfer)
-            self.upload_file(colonyname, prvkey, filepath=str(transfer.path), label=transfer.label)
+            self.upload_file(colonyname, prvkey, filepath=str(transfer.path), label=transfer.label,
+                             processid=processid)
         for transfer in plan.downloads:
             if progress:
                 progress(transfer)
@@ -224,6 +225,20 @@ class Colonies(HttpClientBase):
             self.download_file(colonyname, prvkey, dst=str(transfer.path.parent), label=transfer.label,
                                filename=transfer.name)
         return plan
+
+    def download_snapshot(self, colonyname: str, prvkey: str, dir: str, snapshotid: str | None = None,
+                          name: str | None = None) -> list[str]:
+        """Download every file a snapshot (by ``snapshotid`` or ``name``) holds into ``dir``, in its
+        label's tree below the snapshot's label; the paths written."""
+        snapshot = (self.get_snapshot_by_id(colonyname, snapshotid, prvkey) if snapshotid
+                    else self.get_snapshot_by_name(colonyname, name or "", prvkey))
+        written = []
+        for fileid in snapshot.get("fileids") or []:
+            file = self.get_file(colonyname, prvkey, fileid=fileid)[0]
+            target = snapshot_target(Path(dir), snapshot["label"], file)
+            target.mkdir(parents=True, exist_ok=True)
+            written.append(self.download_file(colonyname, prvkey, dst=str(target), fileid=fileid))
+        return written
 
     def _file_to_fetch(self, colonyname: str, prvkey: str, label: str | None, fileid: str | None,
                        filename: str | None, latest: bool) -> JSONDict:

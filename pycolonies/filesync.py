@@ -61,6 +61,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def labels_below(labels: list[str], label: str) -> list[str]:
+    """Those of ``labels`` that are ``label`` or below it (``/a/b`` is below ``/a``, ``/ab`` is not)."""
+    label = normalize_label(label)
+    return [sub for sub in labels if sub == label or sub.startswith(label.rstrip("/") + "/")]
+
+
+def snapshot_target(directory: Path, snapshot_label: str, file: dict[str, Any]) -> Path:
+    """Where a snapshot's ``file`` goes when the snapshot is downloaded into ``directory``: the
+    directory holding it, in the label's tree below the snapshot's label."""
+    if problem := path_problem(file.get("label") or "/", file.get("name") or ""):
+        raise ValueError(f"cannot download into {directory}: the snapshot has a file whose {problem}")
+    base, label = normalize_label(snapshot_label), normalize_label(file["label"])
+    below = label[len(base):] if label == base or label.startswith(base.rstrip("/") + "/") else label
+    below = below.strip("/")
+    return directory.joinpath(*PurePosixPath(below).parts) if below else directory
+
+
 def plan_sync(
     directory: Path,
     label: str,
@@ -74,12 +91,11 @@ def plan_sync(
     plan = SyncPlan(directory=directory, label=label, keeplocal=keeplocal)
     local = _local_files(directory, label) if directory.is_dir() else {}
     remote: dict[tuple[str, str], dict[str, Any]] = {}
-    for sub in remote_labels:
-        if sub == label or sub.startswith(label.rstrip("/") + "/"):
-            for file in remote_files(sub):
-                if problem := path_problem(sub, file["name"]):
-                    raise ValueError(f"cannot sync into {directory}: the colony has a file whose {problem}")
-                remote[(sub, file["name"])] = file
+    for sub in labels_below(remote_labels, label):
+        for file in remote_files(sub):
+            if problem := path_problem(sub, file["name"]):
+                raise ValueError(f"cannot sync into {directory}: the colony has a file whose {problem}")
+            remote[(sub, file["name"])] = file
     for key in sorted(local.keys() | remote.keys()):
         sub, name = key
         target = directory.joinpath(*PurePosixPath(sub[len(label):].lstrip("/")).parts, name)

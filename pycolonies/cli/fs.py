@@ -319,13 +319,7 @@ def snapshot_download(directory: DirOption, snapshotid: SnapshotIdOption = None,
     with session() as (settings, client):
         colonyname, key = settings.colony(colony), settings.key()
         snapshot = _snapshot(client, colonyname, key, snapshotid, name)
-        base = normalize_label(snapshot["label"])
-        for file_id in snapshot["fileids"]:
-            file = client.get_file(colonyname, key, fileid=file_id)[0]
-            below = file["label"][len(base):].strip("/")
-            target = directory / below if below else directory
-            target.mkdir(parents=True, exist_ok=True)
-            client.download_file(colonyname, key, dst=str(target), fileid=file_id)
+        client.download_snapshot(colonyname, key, str(directory), snapshotid=snapshot["snapshotid"])
     info(f"Downloaded {len(snapshot['fileids'])} file(s) into {directory}")
 
 

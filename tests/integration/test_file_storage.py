@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from pycolonies.aio import AsyncColonies
 from pycolonies.blobs import CorruptDownload
 from pycolonies.s3 import S3Settings, S3Store
 from tests.conftest import ColonyEnv
@@ -34,6 +35,7 @@ class Storage:
     name: str
     exists: Callable[[dict], bool]  # are a file record's bytes still stored?
     corrupt: Callable[[dict], None]  # overwrite a file record's stored bytes
+    s3: S3Settings | None = None  # a client's settings for the S3 store
 
 
 @pytest.fixture(params=["embedded", "s3"])
@@ -45,7 +47,7 @@ def storage(request: pytest.FixtureRequest, colony: ColonyEnv, monkeypatch: pyte
     settings = s3_settings(request.getfixturevalue("s3_endpoint"))
     colony.client.s3 = settings
     return Storage("s3", lambda record: _in_s3(settings, record),
-                   lambda record: _put_s3(settings, record, b"evil"))
+                   lambda record: _put_s3(settings, record, b"evil"), settings)
 
 
 def _object(record: dict) -> str:
@@ -144,3 +146,57 @@ def test_sync_round_trip(colony: ColonyEnv, storage: Storage, tmp_path: Path) ->
     assert len(plan.uploads) == 2
     colony.client.sync(str(down), "/s", True, colony.colonyname, colony.executor_prvkey)
     assert (down / "a").read_bytes() == b"1" and (down / "sub" / "b").read_bytes() == b"2"
+
+
+def test_a_snapshot_downloads_into_its_label_tree(colony: ColonyEnv, storage: Storage, tmp_path: Path) -> None:
+    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
+    client.upload_data(name, key, filename="top.txt", data=b"T", label="/run")
+    client.upload_data(name, key, filename="deep.txt", data=b"D", label="/run/a/b")
+    client.create_snapshot(name, "/run", "frozen", key)
+    client.upload_data(name, key, filename="top.txt", data=b"later", label="/run")  # not in the snapshot
+    written = client.download_snapshot(name, colony.executor_prvkey, str(tmp_path), name="frozen")
+    assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in written) == ["a/b/deep.txt", "top.txt"]
+    assert (tmp_path / "top.txt").read_bytes() == b"T"
+
+
+def test_the_async_client_moves_the_same_bytes(colony: ColonyEnv, storage: Storage, tmp_path: Path) -> None:
+    """The asyncio client's transfers against the same store: streamed both ways, checked, synced,
+    snapshots downloaded, corrupt bytes refused, deletes collected."""
+    data = os.urandom(2 * MIB + 5)
+    source = tmp_path / "up" / "big.bin"
+    source.parent.mkdir()
+    source.write_bytes(data)
+    name, key = colony.colonyname, colony.user_prvkey
+
+    async def scenario() -> None:
+        async with AsyncColonies(colony.server.host, colony.server.port) as client:
+            client.s3 = storage.s3
+            record = await client.upload_file(name, key, filepath=str(source), label="/a",
+                                              metadata={"kind": "raw"})
+            assert (record["size"], record["metadata"]) == (len(data), {"kind": "raw"})
+            down = tmp_path / "down"
+            down.mkdir()
+            path = await client.download_file(name, key, dst=str(down), label="/a", filename="big.bin")
+            assert Path(path).read_bytes() == data
+            small = await client.upload_data(name, key, filename="small", data=b"s", label="/a/sub")
+            assert await client.download_data(name, key, fileid=small["fileid"]) == b"s"
+            synced = tmp_path / "synced"
+            plan = await client.sync(str(synced), "/a", False, name, key)
+            assert (len(plan.downloads), len(plan.uploads)) == (2, 0)
+            assert (synced / "sub" / "small").read_bytes() == b"s"
+            (synced / "new.txt").write_bytes(b"n")
+            plan = await client.sync(str(synced), "/a", True, name, key)
+            assert [t.name for t in plan.uploads] == ["new.txt"] and plan.unchanged == 2
+            await client.create_snapshot(name, "/a", "snap", key)
+            frozen = tmp_path / "frozen"
+            written = await client.download_snapshot(name, key, str(frozen), name="snap")
+            assert len(written) == 3 and (frozen / "sub" / "small").read_bytes() == b"s"
+            await asyncio.to_thread(storage.corrupt, small)
+            with pytest.raises(CorruptDownload, match="is corrupt"):
+                await client.download_file(name, key, dst=str(tmp_path), fileid=small["fileid"])
+            assert not list(tmp_path.glob(".*partial"))
+            await client.remove_snapshot_by_name(name, "snap", key)
+            await client.delete_file(name, key, fileid=record["fileid"])
+            assert not await asyncio.to_thread(storage.exists, record)
+
+    asyncio.run(scenario())
