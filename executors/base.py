@@ -26,12 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from executors.config import ConfigError, ExecutorConfig
 from executors.job import ExecutorError, Job, JobFailed, JobReleased
+from executors.process_files import FilesPlace, prepare_base
 from executors.protect import forget_owner_keys, protect_process
 from executors.register import Identity, identify, offer, unregister
 from executors.retry import Backoff, Outage, is_transient
@@ -73,6 +77,7 @@ class BaseExecutor:
         self._worker: Worker | None = None  # the work loop, while running
         self._stop_requested: asyncio.Event | None = None
         self._signals = 0
+        self._files: FilesPlace | None = None  # where the processes' fs directories go, once set up
 
     # -- what a kind implements -----------------------------------------------------------------
 
@@ -99,6 +104,17 @@ class BaseExecutor:
     async def started(self, identity: Identity) -> None:
         """Called once the executor knows who it is, before it takes work: e.g. clean up what a
         crashed run of the same executor left behind. Raise ConfigError to refuse to start."""
+
+    def fs_base(self) -> Path:
+        """Where the processes' fs directories go (see :mod:`executors.process_files`): the
+        configured ``fs_dir``, else ``<tmp>/colonies-fs-<uid>``. Called after :meth:`setup`."""
+        if self.config.fs_dir:
+            return Path(self.config.fs_dir)
+        return Path(tempfile.gettempdir()) / f"colonies-fs-{os.geteuid()}"
+
+    def prepare_fs(self, process_dir: Path) -> None:
+        """Make a process's directory usable by what runs the process (called in a thread, after
+        its files came in and before :meth:`execute`), e.g. give it to the workers' user."""
 
     async def resume(self, identity: Identity, running: list[Process]) -> list[Process]:
         """A :attr:`detached` kind: of the processes still assigned to this executor (``running``,
@@ -137,7 +153,8 @@ class BaseExecutor:
             self.identity = prepared
             await self.started(prepared)
             resumed = await self._resume(client, prepared) if self.detached else []
-            worker = Worker(self.execute, client, prepared, config, detached=self.detached, resume=resumed)
+            worker = Worker(self.execute, client, prepared, config, detached=self.detached, resume=resumed,
+                            files=self._files)
             self._worker = worker
             if self._signals:
                 worker.stop(immediate=self._signals > 1)
@@ -167,6 +184,7 @@ class BaseExecutor:
     async def _prepare(self, client: AsyncColonies, config: ExecutorConfig) -> Identity:
         try:
             await asyncio.to_thread(self.setup)
+            self._files = await asyncio.to_thread(self._files_place)
             functions = await asyncio.to_thread(self.functions)
             capabilities = self.capabilities()
         except ConfigError:
@@ -186,6 +204,14 @@ class BaseExecutor:
                            f"(type {identity.executortype}) in colony {identity.colonyname}")
         await _retrying(outage, lambda: offer(client, identity, functions))
         return identity
+
+    def _files_place(self) -> FilesPlace:
+        base = self.fs_base()
+        try:
+            return FilesPlace(prepare_base(base), self.prepare_fs)
+        except OSError as exc:
+            raise ConfigError(f"cannot use {base} for the processes' fs directories (set "
+                              f"COLONIES_EXECUTOR_FS_DIR): {exc}") from None
 
     async def _resume(self, client: AsyncColonies, identity: Identity) -> list[Process]:
         """Hand the processes still assigned to this executor to :meth:`resume`; release the rest."""

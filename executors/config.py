@@ -9,8 +9,11 @@
 | ``COLONIES_COLONY_PRVKEY`` | the colony owner's key: register and approve a new executor | |
 | ``COLONIES_EXECUTOR_NAME`` | the new executor's name | ``<type>-<8 hex of its id>`` |
 | ``COLONIES_EXECUTOR_TYPE`` | the executor type | the kind's ``executortype`` |
+| ``COLONIES_EXECUTOR_FS_DIR`` | where processes' ``fs`` directories go | ``<tmp>/colonies-fs-<uid>`` |
 
-One of the two keys is required; with both, ``COLONIES_PRVKEY`` wins.
+One of the two keys is required; with both, ``COLONIES_PRVKEY`` wins. The reference's
+``EXECUTOR_FS_DIR`` is read when ``COLONIES_EXECUTOR_FS_DIR`` is not set; the Slurm kind's default
+is ``fs`` under its working dir (on the cluster's shared filesystem).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ExecutorConfig:
     cancel_check_interval: float = 1.0  # seconds between checks that a running process is still ours
     backoff_min: float = 0.5  # seconds; doubled per failed attempt while the server is unreachable...
     backoff_max: float = 10.0  # ...up to this, with jitter
+    fs_dir: str | None = None  # base of the processes' fs directories (None: the kind's default)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ExecutorConfig:
@@ -64,6 +68,7 @@ class ExecutorConfig:
             "colony_prvkey": client.colony_prvkey,
             "executorname": client.executorname,
             "executortype": env.get("COLONIES_EXECUTOR_TYPE") or None,
+            "fs_dir": env.get("COLONIES_EXECUTOR_FS_DIR") or env.get("EXECUTOR_FS_DIR") or None,
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
@@ -90,6 +95,8 @@ class ExecutorConfig:
         for name in ("grace", "heartbeat_interval", "cancel_check_interval", "backoff_min", "backoff_max"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if self.fs_dir is not None and not os.path.isabs(os.path.expanduser(self.fs_dir)):
+            raise ConfigError(f"COLONIES_EXECUTOR_FS_DIR must be an absolute path, not {self.fs_dir!r}")
         if self.poll_timeout < 1:
             raise ConfigError("poll_timeout must be at least 1 second")
         return self

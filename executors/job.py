@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from executors.config import ExecutorConfig
 from executors.register import Identity
@@ -47,6 +48,9 @@ class Job:
     attribute: Callable[[str, str], Awaitable[None]] = field(default=_no_attribute)
     # True once the executor is stopping: a detached kind then leaves its work running
     stopping: Callable[[], bool] = field(default=lambda: False)
+    # the process's own directory holding its spec's fs dirs and snapshots, None when it has none
+    # (see executors.process_files): the kind gives the command this directory
+    fsdir: Path | None = None
 
     @property
     def processid(self) -> str:

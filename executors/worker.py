@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -28,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from executors.config import ExecutorConfig
-from executors.job import Job, JobReleased
+from executors.job import Job, JobFailed, JobReleased
 from executors.logs import LogForwarder
+from executors.process_files import FilesPlace, ProcessFiles, read_fs_spec
 from executors.register import Identity
 from executors.retry import Backoff, Outage, is_transient
 from pycolonies import wire
@@ -51,6 +53,7 @@ class _Run:
     task: asyncio.Task[None] | None = None
     work: asyncio.Task[Any] | None = None
     give_back: bool = False  # set when stopping: cancel the work and release the process
+    resumed: bool = False  # taken up from an earlier run of a detached executor
 
     @property
     def label(self) -> str:
@@ -66,9 +69,10 @@ class Worker:
 
     def __init__(
         self, execute: Execute, client: AsyncColonies, identity: Identity, config: ExecutorConfig,
-        *, detached: bool = False, resume: list[Process] | None = None,
+        *, detached: bool = False, resume: list[Process] | None = None, files: FilesPlace | None = None,
     ) -> None:
         self.execute = execute
+        self.files = files  # where processes' fs directories go (None: a spec with fs fails)
         self.detached = detached  # on stop, leave running work to itself (see the module's doc)
         self._resume = list(resume or ())
         self._left: set[str] = set()  # processes left running at the stop (detached), still ours
@@ -116,7 +120,7 @@ class Worker:
     async def _poll(self) -> None:
         while self._resume and not self._stopping.is_set():  # taken up from an earlier run
             await self._slots.acquire()
-            self._start(self._resume.pop(0))
+            self._start(self._resume.pop(0), resumed=True)
         while not self._stopping.is_set():
             await self._slots.acquire()
             try:
@@ -161,8 +165,8 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    def _start(self, process: Process) -> None:
-        run = _Run(process, asyncio.get_running_loop().time())
+    def _start(self, process: Process, resumed: bool = False) -> None:
+        run = _Run(process, asyncio.get_running_loop().time(), resumed=resumed)
         self._runs.add(run)
         run.task = asyncio.create_task(self._handle(run), name=f"process {process.processid}")
 
@@ -188,7 +192,7 @@ class Worker:
                   attribute=lambda key, value: self.client.add_attribute(process.processid, key, value,
                                                                          me.prvkey),
                   stopping=self._stopping.is_set)
-        run.work = work = asyncio.create_task(self.execute(job))
+        run.work = work = asyncio.create_task(self._run_job(job, run))
         watch = asyncio.create_task(self._watch(process))
         lost: str | None = None
         try:
@@ -217,6 +221,33 @@ class Worker:
             await self._close(run, work.result(), elapsed)
         else:
             await self._fail(run, _errors_of(work), elapsed)
+
+    async def _run_job(self, job: Job, run: _Run) -> list[Any]:
+        """The kind's ``execute``, with the process's fs directory brought in before and its files
+        taken out after (:mod:`executors.process_files`)."""
+        spec = read_fs_spec(job.process.spec.fs)
+        if spec.empty:
+            return await self.execute(job)
+        if self.files is None:
+            raise JobFailed("this executor does not run processes with an fs section")
+        files = ProcessFiles(self.client, self.identity, job.process, spec, self.files.base, job.log)
+        keep_all = False
+        try:
+            await files.stage_in(resumed=run.resumed)
+            await asyncio.to_thread(self.files.prepare, files.process_dir)
+            output = await self.execute(dataclasses.replace(job, fsdir=files.root))
+            try:
+                await files.stage_out()
+            except JobFailed:
+                keep_all = True
+                raise
+            return output
+        except asyncio.CancelledError:
+            keep_all = self.detached and job.stopping()  # the cluster job goes on in the directory
+            raise
+        finally:
+            if not keep_all:
+                await asyncio.to_thread(files.clean_up)
 
     async def _close(self, run: _Run, output: Any, elapsed: str) -> None:
         if not isinstance(output, list):

@@ -148,7 +148,8 @@ def test_sync_round_trip(colony: ColonyEnv, storage: Storage, tmp_path: Path) ->
     assert (down / "a").read_bytes() == b"1" and (down / "sub" / "b").read_bytes() == b"2"
 
 
-def test_a_snapshot_downloads_into_its_label_tree(colony: ColonyEnv, storage: Storage, tmp_path: Path) -> None:
+def test_a_snapshot_downloads_into_its_label_tree(colony: ColonyEnv, storage: Storage,
+                                                  tmp_path: Path) -> None:
     client, name, key = colony.client, colony.colonyname, colony.user_prvkey
     client.upload_data(name, key, filename="top.txt", data=b"T", label="/run")
     client.upload_data(name, key, filename="deep.txt", data=b"D", label="/run/a/b")
