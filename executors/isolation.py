@@ -103,6 +103,8 @@ class Isolation:
     launcher: tuple[str, ...] = ()
     summary: str = "not isolated"
     warning: str | None = None
+    owner: tuple[int, int] | None = None  # (uid, gid) workers run as, when not the executor's own
+    hidden: tuple[str, ...] = ()  # paths the workers cannot see
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,9 @@ def resolve(settings: IsolationSettings, python: str, env: Mapping[str, str], ru
         launcher = (sys.executable, "-I", "-S", SANDBOX, json.dumps(candidate.plan), "--")
         problem = _probe(launcher, python, env)
         if problem is None:
-            return Isolation(launcher, candidate.summary)
+            plan = candidate.plan
+            owner = (plan["uid"], plan["gid"]) if "uid" in plan else None
+            return Isolation(launcher, candidate.summary, owner=owner, hidden=tuple(plan.get("hide", ())))
         reasons.append(problem)
     reason = "; ".join(reasons)
     root = os.geteuid() == 0
@@ -167,7 +171,7 @@ def _candidates(
                          f"own user, PID and mount namespaces; hidden: {', '.join(hidden)}")
         return
     uid, gid, name, worker_home = _worker_user(settings.user)
-    blocked = sorted({block for path in needed if (block := _blocking(path, uid, gid))})
+    blocked = sorted({block for path in needed if (block := blocking(path, uid, gid))})
     hidden = sorted(set(hidden) | set(blocked))
     plan = _plan(hidden, needed, home, uid=uid, gid=gid)
     plan["home"] = plan["home"] or worker_home
@@ -235,7 +239,7 @@ def _worker_user(spec: str) -> tuple[int, int, str, str]:
     return uid, gid, name, home
 
 
-def _blocking(path: str, uid: int, gid: int) -> str | None:
+def blocking(path: str, uid: int, gid: int) -> str | None:
     """The highest directory above ``path`` that user ``uid`` (group ``gid``) cannot pass through."""
     parts = Path(path).parts
     for depth in range(1, len(parts)):

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from executors.base import BaseExecutor, Job
-from executors.config import ExecutorConfig
-from executors.isolation import IsolationSettings, resolve
+from executors.config import ConfigError, ExecutorConfig
+from executors.isolation import Isolation, IsolationSettings, blocking, resolve
 from executors.python_runner import ClientInfo, RunnerSettings, offered_functions, run_process, worker_env
 
 log = logging.getLogger("executors")
@@ -48,20 +50,45 @@ class PythonExecutor(BaseExecutor):
         super().__init__(config, announce=announce)
         self.settings = RunnerSettings(allow_code=allow_code, allowed=tuple(allowed), python=python)
         self.isolation_settings = isolation
+        self._owner: tuple[int, int] | None = None  # who the workers run as, if not the executor's user
 
     def setup(self) -> None:
         settings = self.isolation_settings or IsolationSettings.from_env()
         isolation = resolve(settings, self.settings.python, worker_env(), runs_code=self.settings.allow_code)
         self.settings = dataclasses.replace(self.settings, launcher=isolation.launcher)
+        self._owner = isolation.owner
+        self._check_fs_base(isolation)
         self._announce(f"Workers: {isolation.summary}")
         if isolation.warning:
             log.warning("%s", isolation.warning)
+
+    def _check_fs_base(self, isolation: Isolation) -> None:
+        """Refuse an fs directory the workers cannot reach: hidden from them, or behind a directory
+        their user may not pass through."""
+        base = os.path.realpath(self.fs_base())
+        for hidden in isolation.hidden:
+            if base == hidden or base.startswith(hidden.rstrip("/") + "/"):
+                raise ConfigError(f"the workers cannot see the fs directory {base}: it is under {hidden}, "
+                                  "which they do not see; set COLONIES_EXECUTOR_FS_DIR elsewhere")
+        if isolation.owner is not None and (blocked := blocking(base, *isolation.owner)):
+            raise ConfigError(f"the workers' user (uid {isolation.owner[0]}) cannot reach the fs directory "
+                              f"{base}: it may not pass through {blocked}; set COLONIES_EXECUTOR_FS_DIR "
+                              "elsewhere")
+
+    def prepare_fs(self, process_dir: Path) -> None:
+        """Workers of another user (the executor is root) get the process's directory as theirs."""
+        if self._owner is None:
+            return
+        uid, gid = self._owner
+        os.chown(process_dir, uid, gid)
+        for path in process_dir.rglob("*"):
+            os.chown(path, uid, gid, follow_symlinks=False)
 
     async def execute(self, job: Job) -> list[Any]:
         config, me = job.config, job.executor
         client = ClientInfo(host=config.host, port=config.port, tls=config.tls, colonyname=me.colonyname,
                             executorid=me.executorid, executor_prvkey=me.prvkey)
-        return await run_process(job.process, self.settings, client, job.log, job.timeout)
+        return await run_process(job.process, self.settings, client, job.log, job.timeout, fsdir=job.fsdir)
 
     def functions(self) -> list[tuple[str, list[str]]]:
         return offered_functions(self.settings)

@@ -29,9 +29,11 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from executors.lines import OutputCallback, OutputLines
+from executors.process_files import FS_DIR_VARIABLE
 from executors.protect import without_secrets
 from executors.python_worker import allowed_entry
 from pycolonies.models import Process
@@ -83,6 +85,7 @@ async def run_process(
     on_output_line: OutputCallback,
     timeout: float | None = None,
     target: str | None = None,
+    fsdir: Path | None = None,
 ) -> list[Any]:
     """Run the process's function in a fresh worker subprocess and return its output list.
 
@@ -95,10 +98,11 @@ async def run_process(
     cancellation the worker's process group is killed and ``CancelledError`` re-raised.
 
     ``target`` (``"pkg.module.function"``) runs that function instead of the one the process names
-    (a kind that maps its own function names onto installed ones).
+    (a kind that maps its own function names onto installed ones). ``fsdir`` (the process's fs
+    directory) is the function's working directory and ``$COLONIES_FS_DIR``.
     """
     job = worker_job(process, settings, client, target)
-    worker = await _start(settings.worker_command())
+    worker = await _start(settings.worker_command(), fsdir)
     assert worker.stdout is not None and worker.stderr is not None
     output = OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
     lines = asyncio.create_task(output.pump(worker.stderr))
@@ -226,14 +230,18 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-async def _start(command: list[str]) -> asyncio.subprocess.Process:
+async def _start(command: list[str], fsdir: Path | None = None) -> asyncio.subprocess.Process:
+    env = worker_env()
+    if fsdir is not None:
+        env[FS_DIR_VARIABLE] = str(fsdir)
     try:
         return await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=worker_env(),
+            env=env,
+            cwd=fsdir,
             start_new_session=True,  # its own process group, killed as a whole
         )
     except OSError as exc:

@@ -4,6 +4,7 @@ server restart mid-job, SIGTERM, the tutorial's MapReduce through ``ctx``, and t
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from pycolonies import Workflow, func_spec, wire
-from pycolonies.models import FuncSpec, Process
+from pycolonies.models import Fs, FuncSpec, Process
 from server.testing import ServerThread
 from tests.conftest import ColonyEnv
 from tests.executors.harness import (
@@ -139,6 +140,43 @@ def test_runs_a_shipped_function_with_logs(colony: ColonyEnv, start_python: Star
     assert "adding 2 and 3" in text
     wait_until(lambda: f"{process.processid[:8]} add: succeeded" in executor.stderr, 10,
                "the success to be logged")
+
+
+def count_words():
+    """Read ``data/*.txt`` from the working directory, write ``summary/counts.json`` under
+    ``$COLONIES_FS_DIR``."""
+    import json
+    import os
+    import pathlib
+
+    counts = {p.name: len(p.read_text().split()) for p in sorted(pathlib.Path("data").glob("*.txt"))}
+    out = pathlib.Path(os.environ["COLONIES_FS_DIR"]) / "summary"
+    out.mkdir(exist_ok=True)
+    (out / "counts.json").write_text(json.dumps(counts))
+    return [os.getcwd() == os.environ["COLONIES_FS_DIR"], counts]
+
+
+def test_a_function_works_in_its_fs_directory(colony: ColonyEnv, start_python: StartPython) -> None:
+    """The isolated worker runs in the process's fs directory: it reads the synced label and its
+    results go up to another label."""
+    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
+    client.upload_data(name, key, filename="a.txt", data=b"one two three", label="/texts")
+    with shared_dir() as base:  # a root executor runs workers as another user: tmp_path is out of reach
+        start_python(COLONIES_EXECUTOR_FS_DIR=str(base / "fs"))
+        fs = Fs(dirs=[{"label": "/texts", "dir": "/data"}, {"label": "/summaries", "dir": "/summary"}])
+        done = finished(colony, submit(colony, count_words, fs=fs))
+    assert (done.state, done.output) == (wire.SUCCESS, [[True, {"a.txt": 3}]]), done.errors
+    assert client.download_data(name, key, label="/summaries", filename="counts.json") == b'{"a.txt": 3}'
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root executor runs its workers as another user")
+def test_an_fs_directory_the_workers_cannot_reach_is_refused_at_start(start_python: StartPython,
+                                                                      tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    executor = start_python(ready=False, COLONIES_EXECUTOR_FS_DIR=str(private / "fs"))
+    assert executor.wait_exit(60) == 1
+    assert "cannot reach the fs directory" in executor.stderr, executor.stderr
 
 
 def test_an_exception_fails_with_traceback(colony: ColonyEnv, start_python: StartPython) -> None:
@@ -273,6 +311,9 @@ def test_no_code_runs_only_allowed_functions(colony: ColonyEnv, start_python: St
         (("--no-code",), {}, "--no-code without --allow"),
         (("--allow", "no_such_module.f"), {}, "no_such_module"),
         (("--concurrency", "0"), {}, "concurrency must be at least 1"),
+        ((), {"COLONIES_EXECUTOR_FS_DIR": "relative/fs"},
+         "COLONIES_EXECUTOR_FS_DIR must be an absolute path"),
+        ((), {"COLONIES_EXECUTOR_FS_DIR": "/proc/self/nowhere"}, "for the processes' fs directories"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(
