@@ -39,7 +39,9 @@ from executors.command_spec import (
 from executors.config import ConfigError, ExecutorConfig
 from executors.engine import ContainerEngine, EngineError, RunOptions
 from executors.lines import OutputLines
+from executors.process_files import FS_DIR_VARIABLE, fs_mount
 from executors.register import Identity
+from pycolonies.models import Process
 
 log = logging.getLogger("executors")
 
@@ -240,6 +242,11 @@ class ContainerExecutor(BaseExecutor):
         env = dict(command.env)
         env.update(COLONIES_PROCESS_ID=process.processid, COLONIES_INPUT=f"{EXCHANGE}/input.json",
                    COLONIES_OUTPUT=f"{EXCHANGE}/output.json")
+        mounts = [(str(exchange), EXCHANGE, False), *settings.mounts]
+        if job.fsdir is not None:
+            mount = self._fs_mount(process)
+            mounts.append((str(job.fsdir), mount, False))
+            env[FS_DIR_VARIABLE] = mount
         if settings.hand_over_identity:
             config = job.config
             env.update(COLONIES_SERVER_HOST=config.host, COLONIES_SERVER_PORT=str(config.port),
@@ -253,10 +260,30 @@ class ContainerExecutor(BaseExecutor):
             memory=command.memory or settings.memory,
             cpus=command.cpus or settings.cpus,
             pids_limit=settings.pids_limit,
-            mounts=((str(exchange), EXCHANGE, False), *settings.mounts),
+            mounts=tuple(mounts),
             workdir=settings.workdir,
             gpus=command.gpus,
         )
+
+
+    def _fs_mount(self, process: Process) -> str:
+        """Where the process's fs directory appears in the container (``fs.mount``, default /cfs)."""
+        assert self.settings is not None
+        mount = fs_mount(process).rstrip("/") or "/"
+        taken = [EXCHANGE, *(inside.rstrip("/") for _, inside, _ in self.settings.mounts)]
+        if mount == "/" or any(mount == t or mount.startswith(t + "/") or t.startswith(mount + "/")
+                               for t in taken):
+            raise JobFailed(f"fs.mount {mount!r} cannot be used: it is / or overlaps {', '.join(taken)}, "
+                            "which this executor mounts itself")
+        return mount
+
+    def prepare_fs(self, process_dir: Path) -> None:
+        """The command may run as any user of its image: the process's fs directory (mounted) is
+        writable by all, inside the process's directory only the executor's user can enter."""
+        root = process_dir / "fs"
+        for path in [root, *root.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o777 if path.is_dir() else 0o666)
 
 
 def _owner_labels(identity: Identity) -> dict[str, str]:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from pycolonies import Workflow, func_spec, wire
-from pycolonies.models import FuncSpec, Process
+from pycolonies.models import Fs, FuncSpec, Process
 from tests.conftest import ColonyEnv
-from tests.executors.harness import RunningExecutor, log_text, starting, wait_state
+from tests.executors.harness import RunningExecutor, log_text, shared_dir, starting, wait_state
 from tests.support import wait_until
 from tests.support.images import build_busybox, build_python, containers, require_podman
 from tests.support.specs import with_changes
@@ -247,6 +247,55 @@ def test_a_workflow_passes_a_containers_output_to_a_python_step(
         last = colony.client.find_process("multiply", graph.processids, colony.user_prvkey)
         done = colony.client.wait(last, 60, colony.user_prvkey)
         assert done.state == wire.SUCCESS and done.output == [42], done.errors
+
+
+def plot_squares():
+    """Read the container step's samples from ``raw/``, draw them as an SVG bar chart in ``plots/``."""
+    import pathlib
+
+    values = [int(p.read_text()) for p in sorted(pathlib.Path("raw").glob("sample*.txt"))]
+    bars = "".join(f'<rect x="{10 + 30 * i}" y="{100 - v}" width="20" height="{v}"/>'
+                   for i, v in enumerate(values))
+    pathlib.Path("plots/squares.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg">{bars}</svg>')
+    return sum(values)
+
+
+def test_files_go_from_a_container_step_to_a_python_step_and_a_snapshot_freezes_them(
+    colony: ColonyEnv, start_container: StartContainer, busybox: str, tmp_path: Path
+) -> None:
+    """The issue's workflow: the container step writes samples into its fs dir (synced up to a
+    label), the python step on another executor reads them and writes a plot (synced up), and a
+    snapshot freezes the results."""
+    client, name, key = colony.client, colony.colonyname, colony.user_prvkey
+    start_container()
+    with shared_dir() as base, starting("python", colony.server.port, name, colony.colony_prvkey, tmp_path,
+                                        COLONIES_EXECUTOR_FS_DIR=str(base / "fs")) as start:
+        start()
+        script = ('mkdir -p "$COLONIES_FS_DIR/raw" && for i in 1 2 3; do '
+                  'echo $((i * i)) > "$COLONIES_FS_DIR/raw/sample$i.txt"; done')
+        fs = {"mount": "/data", "dirs": [{"label": "/survey/raw", "dir": "/raw"}]}
+        produce = FuncSpec.from_wire(spec(colony, busybox, "sh", "-c", script, nodename="produce", fs=fs))
+        plot = func_spec(func=plot_squares, args=[], colonyname=name, executortype="python-executor",
+                         maxexectime=60, fs=Fs(dirs=[{"label": "/survey/raw", "dir": "raw"},
+                                                     {"label": "/survey/plots", "dir": "plots"}]))
+        plot.conditions.dependencies.append("produce")
+        graph = client.submit_workflow(Workflow(colonyname=name, functionspecs=[produce, plot]), key)
+        last = client.find_process("plot_squares", graph.processids, key)
+        done = client.wait(last, 90, key)
+    assert done.state == wire.SUCCESS and done.output == [14], done.errors
+    produced = client.get_file(name, key, label="/survey/raw", filename="sample3.txt")[0]
+    assert produced["processid"] == client.find_process("produce", graph.processids, key).processid
+    snapshot = client.create_snapshot(name, "/survey", "survey-v1", key)
+    assert len(snapshot["fileids"]) == 4
+    client.upload_data(name, key, filename="squares.svg", data=b"changed later", label="/survey/plots")
+    frozen = tmp_path / "frozen"
+    client.download_snapshot(name, key, str(frozen), name="survey-v1")
+    assert sorted(p.relative_to(frozen).as_posix() for p in frozen.rglob("*") if p.is_file()) == [
+        "plots/squares.svg", "raw/sample1.txt", "raw/sample2.txt", "raw/sample3.txt"]
+    assert (frozen / "plots" / "squares.svg").read_text().count("<rect") == 3
+    clash = spec(colony, busybox, "true", fs={"mount": "/colonies/fs", "dirs": [{"label": "/x"}]})
+    done = finished(colony, submit(colony, clash))
+    assert done.state == wire.FAILED and done.errors[0].startswith("fs.mount '/colonies/fs' cannot be used")
 
 
 def test_a_missing_engine_stops_the_executor_with_one_line(start_container: StartContainer) -> None:
