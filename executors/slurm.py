@@ -9,7 +9,9 @@ executor runs beside.
   (:mod:`executors.slurm_script`).
 * Each process gets a working dir under ``COLONIES_SLURM_WORKDIR`` holding its batch script, its
   input, the job's output file and the result file ``$COLONIES_OUTPUT`` the command may write; the
-  job id, working dir and script are process attributes.
+  job id, working dir and script are process attributes. A spec's ``fs`` dirs and snapshots are
+  synced into ``$COLONIES_SLURM_WORKDIR/fs/<processid>/fs`` (on the shared filesystem; the job
+  gets ``$COLONIES_FS_DIR``, a Python function runs there) and its results back after the job.
 * All jobs in flight (``--concurrency``, default 100) are followed by one status query per poll
   interval (:mod:`executors.slurm_tracker`); their output files are tailed into the process logs.
 * Cancellation, removal and ``maxexectime`` cancel the job (``scancel``). A stop leaves the jobs
@@ -35,6 +37,7 @@ from typing import Any
 from executors.base import BaseExecutor, Job, JobFailed, JobReleased
 from executors.command_spec import FUNCNAME, FUNCTION_ARGS, command_output, read_command_spec
 from executors.config import ConfigError, ExecutorConfig
+from executors.process_files import FS_DIR_VARIABLE
 from executors.python_runner import ClientInfo, RunnerSettings, offered_functions, worker_job, worker_result
 from executors.register import Identity
 from executors.slurm_cli import JobState, SlurmError, SlurmTools
@@ -147,6 +150,12 @@ class SlurmExecutor(BaseExecutor):
     def functions(self) -> list[tuple[str, list[str]]]:
         return [(FUNCNAME, FUNCTION_ARGS), *offered_functions(self.runner)]
 
+    def fs_base(self) -> Path:
+        """The processes' fs directories must be where the nodes see them: under the working dir."""
+        if self.config.fs_dir or self.settings is None:
+            return super().fs_base()
+        return Path(self.settings.workdir) / "fs"
+
     async def resume(self, identity: Identity, running: list[Process]) -> list[Process]:
         """Take up the jobs of the processes still assigned to this executor; cancel this
         executor's jobs whose process is not."""
@@ -221,6 +230,7 @@ class SlurmExecutor(BaseExecutor):
         resources = read_resources(process.spec.conditions)
         env = {name: os.environ[name] for name in self.settings.pass_env
                if name in os.environ and not name.startswith(SECRET_PREFIXES)}
+        fs_env = {FS_DIR_VARIABLE: str(job.fsdir)} if job.fsdir is not None else {}
         common = {"name": f"colonies-{process.processid}", "workdir": workdir, "resources": resources,
                   "comment": f"{COMMENT_PREFIX}{me.colonyname}/{me.executorname}:{process.processid}"}
         if job.funcname != FUNCNAME:  # a Python function, in the python kind's worker
@@ -229,17 +239,18 @@ class SlurmExecutor(BaseExecutor):
                                 executorid=me.executorid, executor_prvkey=me.prvkey)
             _private_file(workdir / "worker-job.json", worker_job(process, self.runner, client))
             return Script(**common, step=[self.runner.python, "-m", WORKER_MODULE],
-                          env={**env, "PYTHONUNBUFFERED": "1"}, single_task=True,
-                          stdin=workdir / "worker-job.json", stdout=workdir / "worker-answer.json")
+                          env={**env, **fs_env, "PYTHONUNBUFFERED": "1"}, single_task=True,
+                          stdin=workdir / "worker-job.json", stdout=workdir / "worker-answer.json",
+                          cwd=job.fsdir)
         command = read_command_spec(process, image_required=False)
         env.update(command.env)
         env.update(COLONIES_PROCESS_ID=process.processid, COLONIES_INPUT=str(workdir / "input.json"),
-                   COLONIES_OUTPUT=str(workdir / "output.json"))
+                   COLONIES_OUTPUT=str(workdir / "output.json"), **fs_env)
         (workdir / "input.json").write_text(json.dumps(process.input))
         step = command.argv
         if command.image:
             step = in_container(self.settings.container_runtime, command.image, command.argv, workdir,
-                                list(env), resources.gpus)
+                                list(env), resources.gpus, job.fsdir)
         return Script(**common, step=step, env=env)
 
     async def _cancel(self, jobid: str) -> None:

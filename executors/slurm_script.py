@@ -98,6 +98,7 @@ class Script:
     single_task: bool = False  # one task on one node, whatever the spec asks
     stdin: Path | None = None
     stdout: Path | None = None
+    cwd: Path | None = None  # where the step runs, when not in workdir (a process's fs directory)
 
     @property
     def output(self) -> Path:
@@ -113,6 +114,8 @@ class Script:
         if site.modules:
             lines.append("module load " + " ".join(shlex.quote(module) for module in site.modules))
         lines += [f"export {name}={shlex.quote(value)}" for name, value in self.env.items()]
+        if self.cwd is not None:
+            lines.append(f"cd {shlex.quote(str(self.cwd))}")
         srun = ["srun", "--export=ALL"] + (["--nodes=1", "--ntasks=1"] if self.single_task else [])
         line = " ".join(shlex.quote(word) for word in [*srun, *self.step])
         if self.stdin is not None:
@@ -123,19 +126,21 @@ class Script:
 
 
 def in_container(runtime: str, image: str, argv: Sequence[str], workdir: Path, env_names: Sequence[str],
-                 gpus: int) -> list[str]:
+                 gpus: int, fsdir: Path | None = None) -> list[str]:
     """``argv`` run in ``image`` by ``runtime`` on the node, with the working dir mounted at its own
-    path (where ``$COLONIES_OUTPUT`` points) and the job's environment."""
+    path (where ``$COLONIES_OUTPUT`` points), the process's fs directory too (``$COLONIES_FS_DIR``),
+    and the job's environment."""
     if not runtime:
         raise JobFailed(f"kwargs['docker-image'] asks for the image {image!r}, but this executor has no "
                         "container runtime configured (COLONIES_SLURM_CONTAINER_RUNTIME: apptainer, "
                         "singularity or podman)")
-    mount = f"{workdir}:{workdir}"
+    mounts = [f"{path}:{path}" for path in (workdir, *([fsdir] if fsdir is not None else []))]
     if runtime in ("apptainer", "singularity"):
         source = image if "://" in image or image.endswith(".sif") or image.startswith("/") else f"docker://{image}"
-        return [runtime, "exec", *(["--nv"] if gpus else []), "--bind", mount, "--pwd", str(workdir),
-                source, *argv]
+        binds = [option for mount in mounts for option in ("--bind", mount)]
+        return [runtime, "exec", *(["--nv"] if gpus else []), *binds, "--pwd", str(workdir), source, *argv]
+    volumes = [option for mount in mounts for option in ("-v", mount)]
     passed = [option for name in env_names for option in ("--env", name)]
     devices = ["--device", "nvidia.com/gpu=all"] if gpus else []
-    return ["podman", "run", "--rm", "--init", "--network", "host", "-v", mount, "-w", str(workdir),
+    return ["podman", "run", "--rm", "--init", "--network", "host", *volumes, "-w", str(workdir),
             *passed, *devices, image, *argv]

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from pycolonies import Colonies, func_spec, wire
-from pycolonies.models import Process
+from pycolonies.models import Fs, Process
 from server.testing import ServerThread
 from tests.conftest import TEMPLATE_DB, ColonyEnv, _admin, _with_database, make_colony
 from tests.executors.harness import CLI, RunningExecutor, executor_env, log_text, wait_state
@@ -241,6 +241,29 @@ def test_a_shipped_python_function_runs_as_a_job(hpc: Hpc) -> None:
     assert "greeting slurm from the cluster" in hpc.log(done)
     worker_job = Path(hpc.attributes(done)["slurm.workdir"]) / "worker-job.json"
     assert worker_job.stat().st_mode & 0o077 == 0  # holds the executor's key: the owner's only
+
+
+def shout_files():
+    import os
+    import pathlib
+
+    texts = [p.read_text().upper() for p in sorted(pathlib.Path("in").glob("*.txt"))]
+    return [os.getcwd() == os.environ["COLONIES_FS_DIR"], texts]
+
+
+def test_fs_dirs_are_on_the_shared_filesystem_for_commands_and_functions(hpc: Hpc) -> None:
+    client, name, key = hpc.colony.client, hpc.colony.colonyname, hpc.colony.user_prvkey
+    client.upload_data(name, key, filename="a.txt", data=b"quiet", label="/hpc/in")
+    fs = {"dirs": [{"label": "/hpc/in", "dir": "/in"}, {"label": "/hpc/out", "dir": "/out"}]}
+    script = 'tr a-z A-Z < "$COLONIES_FS_DIR/in/a.txt" > "$COLONIES_FS_DIR/out/A.txt"'
+    command = hpc.submit(spec(hpc.colony, "sh", "-c", script, fs=fs))
+    function = hpc.submit(func_spec(shout_files, [], name, EXECUTORTYPE, maxretries=0,
+                                    fs=Fs(dirs=[{"label": "/hpc/in", "dir": "in"}])))
+    assert hpc.finished(command).state == wire.SUCCESS, hpc.finished(command).errors
+    assert client.download_data(name, key, label="/hpc/out", filename="A.txt") == b"QUIET"
+    done = hpc.finished(function)
+    assert (done.state, done.output) == (wire.SUCCESS, [[True, ["QUIET"]]]), done.errors
+    assert not list((hpc.workdir / "jobs" / "fs").iterdir())  # both cleaned up
 
 
 def test_twenty_jobs_take_one_status_query_per_interval(hpc: Hpc) -> None:

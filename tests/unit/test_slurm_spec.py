@@ -94,6 +94,12 @@ def test_containers_need_a_configured_runtime(tmp_path: Path) -> None:
     assert apptainer[-3:] == ["docker://ubuntu:20.04", "echo", "hi"]
     podman = in_container("podman", "busybox", ["echo"], tmp_path, ["A"], 0)
     assert podman[:2] == ["podman", "run"] and podman[podman.index("--env"):][:2] == ["--env", "A"]
+    fsdir = tmp_path / "fs"
+    with_fs = in_container("apptainer", "img.sif", ["ls"], tmp_path, [], 0, fsdir)
+    binds = with_fs[with_fs.index("--bind"):][:4]
+    assert binds == ["--bind", f"{tmp_path}:{tmp_path}", "--bind", f"{fsdir}:{fsdir}"]
+    podman = in_container("podman", "busybox", ["ls"], tmp_path, [], 0, fsdir)
+    assert f"{fsdir}:{fsdir}" in podman and podman[podman.index(f"{fsdir}:{fsdir}") - 1] == "-v"
 
 
 def test_settings_from_the_environment() -> None:
