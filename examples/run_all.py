@@ -29,6 +29,7 @@ EXAMPLES = {
     "workflow_fan_in.py": "result: 30",
     "workflow_mapreduce.py": "result: 15",
     "workflow_retries.py": "result: succeeded on attempt 2",
+    "workflow_files.py": "result: 6 words, a snapshot of 4 files",
 }
 EXAMPLE_TIMEOUT_S = 120
 

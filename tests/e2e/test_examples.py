@@ -39,7 +39,8 @@ def test_run_all_workflow_examples_from_scratch() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    examples = ("workflow_gen_sum.py", "workflow_fan_in.py", "workflow_mapreduce.py", "workflow_retries.py")
+    examples = ("workflow_gen_sum.py", "workflow_fan_in.py", "workflow_mapreduce.py", "workflow_retries.py",
+                "workflow_files.py")
     for example in examples:
         assert any(line.startswith("ok") and example in line for line in lines), result.stdout
-    assert "4 of 4 examples passed" in result.stdout
+    assert "5 of 5 examples passed" in result.stdout
