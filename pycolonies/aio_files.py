@@ -45,6 +45,7 @@ class AsyncFileTransfers:
     remove_file: Callable[..., Any]
     get_snapshot_by_id: Callable[..., Any]
     get_snapshot_by_name: Callable[..., Any]
+    get_snapshots: Callable[..., Any]
 
     async def upload_file(self, colonyname: str, prvkey: str, filepath: str | None = None,
                           label: str | None = None, metadata: dict[str, str] | None = None,
@@ -108,19 +109,65 @@ class AsyncFileTransfers:
         revisions = await self.get_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename,
                                         latest=False)
         removed = await self.remove_file(colonyname, prvkey, label=label, fileid=fileid, filename=filename)
-        in_s3 = [r for r in revisions if (r.get("ref") or {}).get("protocol") == S3_PROTOCOL]
-        settings = self._s3_settings() if in_s3 else None
-        if settings is not None:
-            store = await asyncio.to_thread(S3Store, settings)  # boto3 loads its models: not on the loop
-            for revision in in_s3:
-                try:
-                    await self.get_file(colonyname, prvkey, fileid=revision["fileid"])
-                    continue  # a snapshot holds it
-                except NotFoundError:
-                    pass
-                s3object = revision["ref"]["s3object"]
-                await asyncio.to_thread(store.delete, s3object.get("bucket", ""), s3object["object"])
+        await self._delete_s3_objects(colonyname, prvkey, revisions)
         return removed
+
+    async def remove_snapshot_by_id(self, colonyname: str, snapshotid: str, prvkey: str) -> JSONDict:
+        """Remove a snapshot; with S3 configured, also delete the objects of the revisions only it
+        held (the server has no S3 credentials to do so)."""
+        held = await self._s3_held(colonyname, prvkey, snapshotid=snapshotid)
+        removed = await super().remove_snapshot_by_id(colonyname, snapshotid, prvkey)  # type: ignore[misc]
+        await self._delete_s3_objects(colonyname, prvkey, held)
+        return removed
+
+    async def remove_snapshot_by_name(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        """Remove a snapshot (and, with S3 configured, the objects only it held)."""
+        held = await self._s3_held(colonyname, prvkey, name=name)
+        removed = await super().remove_snapshot_by_name(colonyname, name, prvkey)  # type: ignore[misc]
+        await self._delete_s3_objects(colonyname, prvkey, held)
+        return removed
+
+    async def remove_all_snapshots(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Remove every snapshot of the colony (and, with S3 configured, the objects only they held)."""
+        held = await self._s3_held(colonyname, prvkey)
+        removed = await super().remove_all_snapshots(colonyname, prvkey)  # type: ignore[misc]
+        await self._delete_s3_objects(colonyname, prvkey, held)
+        return removed
+
+    async def _s3_held(self, colonyname: str, prvkey: str, snapshotid: str = "",
+                       name: str = "") -> list[JSONDict]:
+        """The S3 revisions a snapshot (by id or name; else every snapshot) holds, read before its
+        removal (see the sync client's)."""
+        if self._s3_settings() is None:
+            return []
+        try:
+            if snapshotid:
+                snapshots = [await self.get_snapshot_by_id(colonyname, snapshotid, prvkey)]
+            elif name:
+                snapshots = [await self.get_snapshot_by_name(colonyname, name, prvkey)]
+            else:
+                snapshots = await self.get_snapshots(colonyname, prvkey)
+            fileids = sorted({fileid for snapshot in snapshots for fileid in snapshot.get("fileids") or []})
+            held = [(await self.get_file(colonyname, prvkey, fileid=fileid))[0] for fileid in fileids]
+            return blobs.in_s3(held)
+        except NotFoundError:
+            return []
+
+    async def _delete_s3_objects(self, colonyname: str, prvkey: str, revisions: list[JSONDict]) -> None:
+        """Delete the S3 objects of removed revisions that no snapshot still holds."""
+        in_s3 = blobs.in_s3(revisions)
+        settings = self._s3_settings() if in_s3 else None
+        if settings is None:
+            return
+        store = await asyncio.to_thread(S3Store, settings)  # boto3 loads its models: not on the loop
+        for revision in in_s3:
+            try:
+                await self.get_file(colonyname, prvkey, fileid=revision["fileid"])
+                continue  # a snapshot holds it
+            except NotFoundError:
+                pass
+            s3object = revision["ref"]["s3object"]
+            await asyncio.to_thread(store.delete, s3object.get("bucket", ""), s3object["object"])
 
     async def sync_plan(self, dir: str, label: str, keeplocal: bool, colonyname: str,
                         prvkey: str) -> SyncPlan:

@@ -91,6 +91,11 @@ def check_download(file: dict[str, Any], header: str | None, digest: str, size: 
                               f"expected {file.get('size')} bytes with {expected}")
 
 
+def in_s3(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The revisions whose bytes are in S3 (the client deletes those; the server the embedded ones)."""
+    return [r for r in revisions if (r.get("ref") or {}).get("protocol") == "s3"]
+
+
 def lookup_args(fileid: str | None, filename: str | None) -> None:
     """The reference SDK's check, before any I/O."""
     if fileid and filename:

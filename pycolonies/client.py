@@ -181,7 +181,7 @@ class Colonies(HttpClientBase):
     def _delete_s3_objects(self, colonyname: str, prvkey: str, revisions: list[JSONDict]) -> None:
         """Delete the S3 objects of removed revisions that no snapshot still holds (the server
         deletes embedded-store bytes itself; it has no S3 credentials)."""
-        in_s3 = [r for r in revisions if (r.get("ref") or {}).get("protocol") == S3_PROTOCOL]
+        in_s3 = blobs.in_s3(revisions)
         settings = self._s3_settings() if in_s3 else None
         if settings is None:
             return
@@ -194,6 +194,44 @@ class Colonies(HttpClientBase):
                 pass
             s3object = revision["ref"]["s3object"]
             store.delete(s3object.get("bucket", ""), s3object["object"])
+
+    def remove_snapshot_by_id(self, colonyname: str, snapshotid: str, prvkey: str) -> JSONDict:
+        """Remove a snapshot; with S3 configured, also delete the objects of the revisions only it
+        held (the server has no S3 credentials to do so)."""
+        held = self._s3_held(colonyname, prvkey, snapshotid=snapshotid)
+        removed = super().remove_snapshot_by_id(colonyname, snapshotid, prvkey)
+        self._delete_s3_objects(colonyname, prvkey, held)
+        return removed
+
+    def remove_snapshot_by_name(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        """Remove a snapshot (and, with S3 configured, the objects only it held)."""
+        held = self._s3_held(colonyname, prvkey, name=name)
+        removed = super().remove_snapshot_by_name(colonyname, name, prvkey)
+        self._delete_s3_objects(colonyname, prvkey, held)
+        return removed
+
+    def remove_all_snapshots(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Remove every snapshot of the colony (and, with S3 configured, the objects only they held)."""
+        held = self._s3_held(colonyname, prvkey)
+        removed = super().remove_all_snapshots(colonyname, prvkey)
+        self._delete_s3_objects(colonyname, prvkey, held)
+        return removed
+
+    def _s3_held(self, colonyname: str, prvkey: str, snapshotid: str = "", name: str = "") -> list[JSONDict]:
+        """The S3 revisions a snapshot (by id or name; else every snapshot) holds, read before its
+        removal. None without S3 settings, or when it does not exist (the removal says so)."""
+        if self._s3_settings() is None:
+            return []
+        try:
+            if snapshotid or name:
+                snapshots = [self.get_snapshot_by_id(colonyname, snapshotid, prvkey) if snapshotid
+                             else self.get_snapshot_by_name(colonyname, name, prvkey)]
+            else:
+                snapshots = self.get_snapshots(colonyname, prvkey)
+            fileids = sorted({fileid for snapshot in snapshots for fileid in snapshot.get("fileids") or []})
+            return blobs.in_s3([self.get_file(colonyname, prvkey, fileid=fileid)[0] for fileid in fileids])
+        except NotFoundError:
+            return []
 
     def sync_plan(self, dir: str, label: str, keeplocal: bool, colonyname: str, prvkey: str) -> SyncPlan:
         """What :meth:`sync` would transfer (a dry run)."""

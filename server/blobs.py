@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from typing import Any
 
@@ -24,6 +25,8 @@ from server.context import Services
 from server.envelope import decode_message, error_reply, recover_signer
 from server.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, RpcError
 from server.store import blobs as store
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_HEADER = "Colonies-Payload"
 SIGNATURE_HEADER = "Colonies-Signature"
@@ -129,9 +132,17 @@ class BlobEndpoint:
                                                "Content-Type": "application/octet-stream"})
         response.content_length = blob["size"]
         await response.prepare(request)
-        seq = 0
+        seq = sent = 0
         while (data := await store.chunk(self.services.pool, colony, name, seq)) is not None:
+            if sent + len(data) > blob["size"]:
+                break
             await response.write(data)
-            seq += 1
+            seq, sent = seq + 1, sent + len(data)
+        if sent != blob["size"]:  # the stored chunks are not the blob: end the reply short, never hang
+            log.error("blob %s of colony %s: its stored chunks do not add up to its size of %d bytes; "
+                      "download aborted after %d bytes", name, colony, blob["size"], sent)
+            if request.transport is not None:
+                request.transport.close()
+            return response
         await response.write_eof()
         return response
