@@ -189,7 +189,7 @@ class ProcessFiles:
                 raise self._refusal(f"fs.snapshots[{n}]: cannot download snapshot {snapshot.snapshotid}",
                                     exc) from None
             await self._log(f"[executor: snapshot {snapshot.snapshotid[:8]}: {len(written)} file(s) "
-                            f"in {snapshot.dir or '.'}]")
+                            f"in {snapshot.dir}]")
         for n, synced in enumerate(self.spec.dirs):
             target = self.path(synced.dir)
             try:
@@ -200,9 +200,9 @@ class ProcessFiles:
                 await self.client.apply_sync(dataclasses.replace(plan, uploads=[]), colony, me.prvkey)
             except (ColoniesError, OSError, ValueError) as exc:
                 raise self._refusal(f"fs.dirs[{n}]: cannot sync label {synced.label} into "
-                                    f"{synced.dir or '.'}", exc) from None
+                                    f"{synced.dir}", exc) from None
             await self._log(f"[executor: label {synced.label}: {len(plan.downloads)} file(s) in "
-                            f"{synced.dir or '.'}]")
+                            f"{synced.dir}]")
 
     async def stage_out(self) -> None:
         """Upload each dir's new and changed files to its label, then drop the snapshots the spec
@@ -210,7 +210,7 @@ class ProcessFiles:
         me, colony = self.identity, self.identity.colonyname
         for n, synced in enumerate(self.spec.dirs):
             source = self.path(synced.dir)
-            await self._with_retries(f"fs.dirs[{n}]: uploading {synced.dir or '.'} to label {synced.label}",
+            await self._with_retries(f"fs.dirs[{n}]: uploading {synced.dir} to label {synced.label}",
                                      lambda s=synced, d=source: self._upload(s, d))
         for snapshot in self.spec.snapshots:
             if not snapshot.keepsnapshot:
@@ -224,8 +224,13 @@ class ProcessFiles:
 
     async def _upload(self, synced: SyncedDir, source: Path) -> None:
         me = self.identity
+        if link := self._link_on_the_way(synced.dir):
+            # what ran may have swapped a directory for a link to elsewhere on this machine: the
+            # executor (perhaps root) must not upload what the link points to
+            raise JobFailed(f"{link} is a symbolic link, so {synced.dir} was not uploaded to label "
+                            f"{synced.label}")
         if not source.is_dir():
-            await self._log(f"[executor: {synced.dir or '.'} is gone: nothing to upload to {synced.label}]")
+            await self._log(f"[executor: {synced.dir} is gone: nothing to upload to {synced.label}]")
             return
         plan = await self.client.sync_plan(str(source), synced.label, synced.keeplocal_onclose, me.colonyname,
                                            me.prvkey)
@@ -233,7 +238,7 @@ class ProcessFiles:
         uploads = dataclasses.replace(plan, downloads=[])
         await self.client.apply_sync(uploads, me.colonyname, me.prvkey, processid=self.process.processid)
         await self._log(f"[executor: label {synced.label}: {len(plan.uploads)} file(s) uploaded from "
-                        f"{synced.dir or '.'}]")
+                        f"{synced.dir}]")
         if kept_remote:
             await self._log(f"[executor: label {synced.label} changed meanwhile; kept its revision of "
                             f"{', '.join(kept_remote)} (onclose.keeplocal is false)]")
@@ -250,6 +255,16 @@ class ProcessFiles:
                     continue
                 raise JobFailed(f"the run succeeded but its files could not be uploaded ({what}): {exc}",
                                 f"the files stay on the executor's machine in {self.root}") from None
+
+    def _link_on_the_way(self, relative: PurePosixPath) -> Path | None:
+        """The first symbolic link from the process's directory down to ``relative``, if any.
+        Links below it are never followed (:mod:`pycolonies.filesync` skips them)."""
+        path = self.process_dir
+        for part in ("fs", *relative.parts):
+            path = path / part
+            if path.is_symlink():
+                return path
+        return None
 
     def clean_up(self) -> None:
         """Remove the local copies the spec does not keep (``keepfiles``)."""

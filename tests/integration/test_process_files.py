@@ -47,6 +47,13 @@ class FilesKind(BaseExecutor):
             raise JobFailed("it went wrong")
         if job.fsdir is None:
             return ["no fs"]
+        if job.funcname == "swap":  # the output directory becomes a link to elsewhere on the machine
+            (job.fsdir / "out").rmdir()
+            (job.fsdir / "out").symlink_to(job.process.spec.args[0])
+            (job.fsdir / "tree").mkdir(exist_ok=True)
+            (job.fsdir / "tree" / "inner").symlink_to(job.process.spec.args[0])
+            (job.fsdir / "tree" / "file").symlink_to(Path(job.process.spec.args[0]) / "key.txt")
+            return []
         if job.funcname == "unnameable":  # a file the colony refuses to name
             (job.fsdir / "bad\\name").write_text("x")
             return []
@@ -152,6 +159,21 @@ def test_an_upload_refused_after_the_run_fails_the_process_and_keeps_its_files(
     assert done.errors[0].startswith("the run succeeded but its files could not be uploaded (fs.dirs[0]")
     fsdir = files_kind.seen[process.processid]
     assert fsdir is not None and str(fsdir) in done.errors[1] and (fsdir / "bad\\name").is_file()
+
+
+def test_links_to_elsewhere_are_never_uploaded(colony: ColonyEnv, files_kind: FilesKind, tmp_path: Path
+                                               ) -> None:
+    """What ran may leave symbolic links to the executor's machine: a dir that became a link fails
+    the process without uploading; links inside a dir are skipped."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("the executor's secret")
+    fs = {"dirs": [{"label": "/tree", "dir": "tree"}, {"label": "/out", "dir": "out"}]}
+    done = wait_state(colony.client, submit(colony, "swap", fs, str(secret)), colony.user_prvkey)
+    assert done.state == wire.FAILED
+    assert done.errors[0].endswith("/fs/out is a symbolic link, so out was not uploaded to label /out")
+    labels = [item["name"] for item in colony.client.get_file_labels(colony.colonyname, colony.user_prvkey)]
+    assert labels == []  # nothing of the tree's links either
 
 
 def test_a_process_without_fs_gets_no_directory(colony: ColonyEnv, files_kind: FilesKind) -> None:
