@@ -8,7 +8,8 @@ documented ``COLONIES_*`` variables. Its stdout and stderr become process logs a
 code 0 closes the process with the JSON the command wrote to ``$COLONIES_OUTPUT`` (or else its
 last stdout lines), anything else fails it with the tail of stderr. Cancellation, ``maxexectime``
 and a shutdown stop the container (SIGTERM, ``stop_grace`` seconds, SIGKILL); it is removed in
-every case, and at start the executor removes what a crashed run of itself left behind.
+every case, and at start the executor removes what a crashed run of itself left behind. A spec's
+``fs`` directory (:mod:`executors.process_files`) is mounted at ``fs.mount`` (default ``/cfs``).
 Settings: :class:`ContainerSettings` (``COLONIES_CONTAINER_*``, see docs/executors.md).
 """
 
@@ -264,7 +265,6 @@ class ContainerExecutor(BaseExecutor):
             workdir=settings.workdir,
             gpus=command.gpus,
         )
-
 
     def _fs_mount(self, process: Process) -> str:
         """Where the process's fs directory appears in the container (``fs.mount``, default /cfs)."""

@@ -10,8 +10,10 @@ What it may run (see :mod:`executors.python_runner`):
   public function defined in that module), submitted with ``funcname="pkg.mod.func"``. They are
   registered with the server at start, so ``get_functions`` lists them.
 
-The function gets ``colonies`` (a client) and ``func_spec`` as globals, and ``ctx`` (the process,
-colony name, executor id and key) if it takes a ``ctx`` argument, as in the ColonyOS tutorial.
+A spec with an ``fs`` section runs its function in the process's fs directory (also
+``$COLONIES_FS_DIR``; see :mod:`executors.process_files`). The function gets ``colonies`` (a
+client) and ``func_spec`` as globals, and ``ctx`` (the process, colony name, executor id and key)
+if it takes a ``ctx`` argument, as in the ColonyOS tutorial.
 Workers are isolated as :mod:`executors.isolation` decides at start (``isolation``, default from
 the environment), so that the executor's key is the only one the function can get.
 """
