@@ -105,6 +105,10 @@ class BaseExecutor:
         """Called once the executor knows who it is, before it takes work: e.g. clean up what a
         crashed run of the same executor left behind. Raise ConfigError to refuse to start."""
 
+    async def stopped(self) -> None:
+        """Called once the executor has stopped taking and running work (also after a failed
+        start): e.g. stop helper processes :meth:`started` started."""
+
     def fs_base(self) -> Path:
         """Where the processes' fs directories go (see :mod:`executors.process_files`): the
         configured ``fs_dir``, else ``<tmp>/colonies-fs-<uid>``. Called after :meth:`setup`."""
@@ -166,6 +170,7 @@ class BaseExecutor:
         finally:
             self._worker = None
             remove_handlers()
+            await self.stopped()
             if self.identity is not None and self.identity.registered and config.colony_prvkey:
                 await unregister(client, self.identity, config.colony_prvkey)
             await client.close()

@@ -32,6 +32,8 @@ from executors.base import BaseExecutor, Job
 from executors.config import ConfigError, ExecutorConfig
 from executors.isolation import Isolation, IsolationSettings, blocking, resolve
 from executors.python_runner import ClientInfo, RunnerSettings, offered_functions, run_process, worker_env
+from executors.register import Identity
+from executors.warm_workers import WarmWorkers, WorkerSettings, ZygoteError
 
 log = logging.getLogger("executors")
 
@@ -47,20 +49,26 @@ class PythonExecutor(BaseExecutor):
         allowed: Iterable[str] = (),
         python: str = sys.executable,
         isolation: IsolationSettings | None = None,
+        workers: WorkerSettings | None = None,
         announce: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(config, announce=announce)
         self.settings = RunnerSettings(allow_code=allow_code, allowed=tuple(allowed), python=python)
         self.isolation_settings = isolation
+        self.worker_settings = workers
+        self.warm: WarmWorkers | None = None  # the zygote that forks the workers, once started
         self._owner: tuple[int, int] | None = None  # who the workers run as, if not the executor's user
 
     def setup(self) -> None:
         settings = self.isolation_settings or IsolationSettings.from_env()
         isolation = resolve(settings, self.settings.python, worker_env(), runs_code=self.settings.allow_code)
-        self.settings = dataclasses.replace(self.settings, launcher=isolation.launcher)
+        workers = self.worker_settings or WorkerSettings.from_env()
+        self.worker_settings = workers
+        self.settings = dataclasses.replace(self.settings, launcher=isolation.launcher, memory=workers.memory,
+                                            files=workers.files, preload=workers.preload)
         self._owner = isolation.owner
         self._check_fs_base(isolation)
-        self._announce(f"Workers: {isolation.summary}")
+        self._announce(f"Workers: {isolation.summary}; {workers.summary}")
         if isolation.warning:
             log.warning("%s", isolation.warning)
 
@@ -86,11 +94,31 @@ class PythonExecutor(BaseExecutor):
         for path in process_dir.rglob("*"):
             os.chown(path, uid, gid, follow_symlinks=False)
 
+    async def started(self, identity: Identity) -> None:
+        """Start the warm workers' zygote (unless turned off): the executor refuses to start when
+        it cannot, e.g. a module it preloads fails to import."""
+        assert self.worker_settings is not None
+        if not self.worker_settings.warm:
+            return
+        warm = WarmWorkers(self.settings.zygote_command(), worker_env())
+        try:
+            await warm.start()
+        except ZygoteError as exc:
+            raise ConfigError(f"{exc} (set COLONIES_WORKER_WARM=false to start a fresh worker per "
+                              "process instead)") from None
+        self.warm = warm
+
+    async def stopped(self) -> None:
+        if self.warm is not None:
+            await self.warm.close()
+            self.warm = None
+
     async def execute(self, job: Job) -> list[Any]:
         config, me = job.config, job.executor
         client = ClientInfo(host=config.host, port=config.port, tls=config.tls, colonyname=me.colonyname,
                             executorid=me.executorid, executor_prvkey=me.prvkey)
-        return await run_process(job.process, self.settings, client, job.log, job.timeout, fsdir=job.fsdir)
+        return await run_process(job.process, self.settings, client, job.log, job.timeout, fsdir=job.fsdir,
+                                 warm=self.warm)
 
     def functions(self) -> list[tuple[str, list[str]]]:
         return offered_functions(self.settings)

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from executors.lines import OutputCallback, OutputLines
 from executors.process_files import FS_DIR_VARIABLE
 from executors.protect import without_secrets
 from executors.python_worker import allowed_entry
+from executors.warm_workers import ZYGOTE_MODULE, WarmChild, WarmWorkers, ZygoteError
 from pycolonies.models import Process
 
 WORKER_MODULE = "executors.python_worker"
@@ -50,9 +52,17 @@ class RunnerSettings:
     allowed: tuple[str, ...] = ()  # registered functions: "pkg.module.function" or "pkg.module.*"
     python: str = sys.executable  # interpreter for the worker
     launcher: tuple[str, ...] = ()  # command prefix that starts the worker isolated (executors.isolation)
+    memory: int = 0  # bytes of address space a worker may use (RLIMIT_AS); 0: no limit
+    files: int = 0  # files a worker may have open (RLIMIT_NOFILE); 0: the executor's limit
+    preload: tuple[str, ...] = ()  # modules the warm workers' zygote imports besides the SDK
 
     def worker_command(self, *args: str) -> list[str]:
         return [*self.launcher, self.python, "-m", WORKER_MODULE, *args]
+
+    def zygote_command(self) -> list[str]:
+        """The warm workers' parent (:mod:`executors.python_zygote`), isolated the same way."""
+        optional = sorted({entry.rpartition(".")[0] for entry in self.allowed} - set(self.preload))
+        return [*self.launcher, self.python, "-m", ZYGOTE_MODULE, *self.preload, *(f"?{m}" for m in optional)]
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ async def run_process(
     timeout: float | None = None,
     target: str | None = None,
     fsdir: Path | None = None,
+    warm: WarmWorkers | None = None,
 ) -> list[Any]:
     """Run the process's function in a fresh worker subprocess and return its output list.
 
@@ -99,18 +110,19 @@ async def run_process(
 
     ``target`` (``"pkg.module.function"``) runs that function instead of the one the process names
     (a kind that maps its own function names onto installed ones). ``fsdir`` (the process's fs
-    directory) is the function's working directory and ``$COLONIES_FS_DIR``.
+    directory) is the function's working directory and ``$COLONIES_FS_DIR``. With ``warm`` the
+    worker is forked by its zygote instead of started afresh (:mod:`executors.warm_workers`).
     """
     job = worker_job(process, settings, client, target)
-    worker = await _start(settings.worker_command(), fsdir)
+    worker = await _start_warm(warm, settings, fsdir) if warm else await _start(settings, fsdir)
     assert worker.stdout is not None and worker.stderr is not None
-    output = OutputLines(on_output_line, stop=lambda: _kill_group(worker.pid))
+    output = OutputLines(on_output_line, stop=lambda: _kill(worker))
     lines = asyncio.create_task(output.pump(worker.stderr))
     result = asyncio.create_task(_read_answer(worker.stdout))
     try:
         returncode = await _feed_and_wait(worker, job, timeout)
     finally:
-        _kill_group(worker.pid)
+        _kill(worker)
         await _settle(output, lines, result)
     callback_error = None if lines.cancelled() else lines.exception()
     if callback_error is not None:
@@ -230,7 +242,12 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-async def _start(command: list[str], fsdir: Path | None = None) -> asyncio.subprocess.Process:
+Worker = asyncio.subprocess.Process | WarmChild
+
+
+async def _start(settings: RunnerSettings, fsdir: Path | None = None) -> asyncio.subprocess.Process:
+    """A fresh worker subprocess (the cold start)."""
+    command = settings.worker_command()
     env = worker_env()
     if fsdir is not None:
         env[FS_DIR_VARIABLE] = str(fsdir)
@@ -243,12 +260,38 @@ async def _start(command: list[str], fsdir: Path | None = None) -> asyncio.subpr
             env=env,
             cwd=fsdir,
             start_new_session=True,  # its own process group, killed as a whole
+            preexec_fn=(lambda: _limit(settings.memory, settings.files)) if settings.memory or settings.files
+            else None,
         )
     except OSError as exc:
         raise ProcessFailure(f"cannot start the python worker {command[0]!r}: {exc}") from exc
 
 
-async def _feed_and_wait(worker: asyncio.subprocess.Process, job: bytes, timeout: float | None) -> int:
+async def _start_warm(warm: WarmWorkers, settings: RunnerSettings, fsdir: Path | None) -> WarmChild:
+    env = {FS_DIR_VARIABLE: str(fsdir)} if fsdir is not None else {}
+    try:
+        return await warm.spawn(fsdir, env, memory=settings.memory, files=settings.files)
+    except ZygoteError as exc:
+        raise ProcessFailure(str(exc)) from exc
+
+
+def _limit(memory: int, files: int) -> None:
+    """In a fresh worker, before it runs: its memory and open-file limits."""
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if files:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+
+def _kill(worker: Worker) -> None:
+    """Kill the worker and everything it started."""
+    if isinstance(worker, WarmChild):
+        worker.kill()
+    else:
+        _kill_group(worker.pid)
+
+
+async def _feed_and_wait(worker: Worker, job: bytes, timeout: float | None) -> int:
     limit = timeout if timeout is not None and timeout > 0 else None
     try:
         async with asyncio.timeout(limit) as deadline:
@@ -266,9 +309,12 @@ async def _feed_and_wait(worker: asyncio.subprocess.Process, job: bytes, timeout
         ) from None
 
 
-async def _exit_code(worker: asyncio.subprocess.Process) -> int:
-    """The worker's exit code as soon as it exits. (``worker.wait()`` also waits for its pipes to
-    close, which a process the function left behind can hold open for as long as it lives.)"""
+async def _exit_code(worker: Worker) -> int:
+    """The worker's exit code as soon as it exits. (``worker.wait()`` of a subprocess also waits
+    for its pipes to close, which a process the function left behind can hold open for as long as
+    it lives; a warm child's is told by its zygote.)"""
+    if isinstance(worker, WarmChild):
+        return await worker.wait()
     delay = 0.005
     while worker.returncode is None:
         await asyncio.sleep(delay)

@@ -309,7 +309,9 @@ def _answer(result_fd: int, answer: dict[str, Any]) -> None:
     os.close(result_fd)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], before_exit: Callable[[], None] | None = None) -> None:
+    """Run the job on stdin; ``before_exit`` runs after the answer is sent (a warm child kills what
+    the function left running, see :mod:`executors.python_zygote`)."""
     job = json.loads(sys.stdin.buffer.read())
     result_fd = _take_result_channel()
     try:
@@ -323,6 +325,8 @@ def main(argv: list[str]) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # the function may have closed or replaced them
             stream.flush()
+    if before_exit is not None:
+        before_exit()
     os._exit(0)  # no waiting for threads the function left behind; the runner ends its group
 
 

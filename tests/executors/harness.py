@@ -153,9 +153,7 @@ def pid_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
-def descendants(pid: int) -> set[int]:
-    """The running processes below ``pid`` (its children, theirs, ...), as seen from here. Isolated
-    workers see other pids inside their own PID namespace, so a test finds them this way."""
+def _parents() -> dict[int, int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -165,12 +163,40 @@ def descendants(pid: int) -> set[int]:
                 continue
             if fields[0] not in ("Z", "X"):
                 parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def descendants(pid: int) -> set[int]:
+    """The running processes below ``pid`` (its children, theirs, ...), as seen from here. Isolated
+    workers see other pids inside their own PID namespace, so a test finds them this way."""
+    return _below(pid, _parents())
+
+
+def _below(pid: int, parents: dict[int, int]) -> set[int]:
     found: set[int] = set()
     frontier = {pid}
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def workers_of(pid: int) -> set[int]:
+    """The processes below executor ``pid`` that run processes: its descendants but the warm
+    workers' zygote (and its sandbox launcher), which stays for the executor's lifetime."""
+    parents = _parents()
+    found = _below(pid, parents)
+    zygote = {p for p in found if "executors.python_zygote" in _cmdline(p)}
+    launchers = {p for p in zygote if "sandbox.py" in _cmdline(p)}
+    proper = {p for p in zygote - launchers if parents.get(p) in launchers | {pid}}
+    return found - launchers - proper
 
 
 @contextmanager

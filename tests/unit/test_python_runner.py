@@ -1,4 +1,5 @@
-"""The python runner: each process's function in a real worker subprocess (no server needed)."""
+"""The python runner: each process's function in a real worker subprocess (no server needed),
+every test twice: a fresh interpreter per process (cold) and a child forked by a warm zygote."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ from executors.python_runner import (
     ProcessFailure,
     RunnerSettings,
     offered_functions,
-    run_process,
+    worker_env,
 )
 from executors.python_worker import Refused, to_output
+from executors.warm_workers import WarmWorkers
 from pycolonies import func_spec
 from pycolonies.models import FuncSpec, Process
 from tests.support import wait_until
@@ -39,6 +42,34 @@ NO_CODE = RunnerSettings(allow_code=False)
 def _importable_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker imports ``tests.executors...`` whatever directory pytest runs from."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+_pools: dict[tuple[str, ...], WarmWorkers] = {}  # this test's zygotes, by command (warm only)
+_warm = False
+
+
+@pytest.fixture(autouse=True, params=["cold", "warm"])
+async def worker_start(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Run the test with cold workers, then with warm ones; a zygote lives until the test ends
+    (so a test that checks a kill sees the child's kill, not the zygote's end)."""
+    global _warm
+    _warm = request.param == "warm"
+    try:
+        yield request.param
+    finally:
+        _warm = False
+        for pool in _pools.values():
+            await pool.close()
+        _pools.clear()
+
+
+async def run_process(process: Process, settings: RunnerSettings, client: ClientInfo, on_line: Any,
+                      timeout: float | None = None) -> list[Any]:
+    warm = None
+    if _warm:
+        command = tuple(settings.zygote_command())
+        warm = _pools.setdefault(command, WarmWorkers(command, worker_env()))
+    return await python_runner.run_process(process, settings, client, on_line, timeout, warm=warm)
 
 
 class Lines:
@@ -207,7 +238,7 @@ async def test_a_slow_callback_still_gets_every_line(monkeypatch: pytest.MonkeyP
 
 
 async def test_a_process_that_left_the_group_does_not_hold_up_the_result(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, worker_start: str
 ) -> None:
     monkeypatch.setattr(python_runner, "_STALL", 0.2)
     source = (
@@ -220,7 +251,10 @@ async def test_a_process_that_left_the_group_does_not_hold_up_the_result(
     try:
         assert time.monotonic() - started < 3
     finally:
-        os.kill(output[0], signal.SIGKILL)  # out of the worker's reach by design: the test ends it
+        if worker_start == "warm":  # a warm child is a subreaper: it killed what escaped its group
+            await wait_gone(output[0])
+        else:
+            os.kill(output[0], signal.SIGKILL)  # out of a cold worker's reach: the test ends it
 
 
 async def test_printing_to_stdout_cannot_corrupt_the_result() -> None:
@@ -360,7 +394,8 @@ async def test_finished_worker_leaves_no_zombie_or_orphan() -> None:
 
 async def test_worker_interpreter_that_cannot_start() -> None:
     errors = await failure(process_of(spec_of(gen_nums)), RunnerSettings(python="/nonexistent/python3"))
-    assert errors[0].startswith("cannot start the python worker '/nonexistent/python3'")
+    assert errors[0].startswith(("cannot start the python worker '/nonexistent/python3'",
+                                 "cannot start the python workers' zygote '/nonexistent/python3'"))
 
 
 # --- what may run -------------------------------------------------------------------------------
