@@ -55,8 +55,22 @@ def _prctl(option: int, value: int) -> None:
 
 
 def _children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
+    """The processes whose parent is ``pid``: from ``/proc/PID/task/*/children`` where the kernel
+    has it, else from every process's ``stat``."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    try:
+        for task in tasks:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as children:
+                found.extend(int(child) for child in children.read().split())
+        return found
+    except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN (or the task just ended)
+        found = []
+    except OSError:
+        return found
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -209,6 +223,28 @@ class Zygote:
             self.children.pop(pid, None)
 
 
+def _warm_up() -> None:
+    """Run one tiny shipped function here, before any fork, so that what the first call fills in
+    (the SDK's decoders, compiled regular expressions, ...) is already there in every child; then
+    forget it (its module and source), and freeze what is here so that no child's garbage
+    collection touches (and copies) the zygote's objects."""
+    import gc
+    import linecache
+
+    from executors.python_worker import CODE_MODULE, run_job
+
+    source = "def warm_up(ctx={}):\n    return [1]\n"
+    job = {"process": {"processid": "0" * 64, "spec": {"funcname": "warm_up", "args": [], "kwargs": {}}},
+           "plan": {"kind": "code", "source": source},
+           "client": {"host": "localhost", "port": 1, "tls": False, "colonyname": "", "executorid": "",
+                      "executor_prvkey": ""}}
+    run_job(job)
+    sys.modules.pop(CODE_MODULE, None)
+    linecache.cache.pop("<colonies function warm_up>", None)
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str]) -> None:
     control = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -224,6 +260,7 @@ def main(argv: list[str]) -> None:
         import pycolonies.client  # noqa: F401
         import pycolonies.models  # noqa: F401
 
+        _warm_up()
         for name in argv[1:]:
             if name.startswith("?"):  # an allowed function's module: a child reports its import error
                 with contextlib.suppress(Exception):

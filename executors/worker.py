@@ -36,7 +36,13 @@ from executors.register import Identity
 from executors.retry import Backoff, Outage, is_transient
 from pycolonies import wire
 from pycolonies.aio import AsyncColonies
-from pycolonies.errors import AccessDeniedError, ColoniesError, ColoniesServerError, NotFoundError
+from pycolonies.errors import (
+    AccessDeniedError,
+    ColoniesError,
+    ColoniesServerError,
+    NotFoundError,
+    unsupported,
+)
 from pycolonies.models import Process
 
 log = logging.getLogger("executors")
@@ -54,6 +60,7 @@ class _Run:
     work: asyncio.Task[Any] | None = None
     give_back: bool = False  # set when stopping: cancel the work and release the process
     resumed: bool = False  # taken up from an earlier run of a detached executor
+    handed_over: bool = False  # its slot went to the process its close took (closeassignmsg)
 
     @property
     def label(self) -> str:
@@ -86,6 +93,8 @@ class Worker:
         self._hurry = asyncio.Event()
         self._outage = Outage(f"{config.host}:{config.port}", Backoff(config.backoff_min, config.backoff_max))
         self._poll_cut = False  # an assign was interrupted: the server may have assigned a process
+        self._combined = True  # close and take the next process in one round trip, until refused
+        self._lost_assign = False  # a close-and-assign went unanswered: it may have assigned a process
 
     def stop(self, immediate: bool = False) -> None:
         self._stopping.set()
@@ -166,13 +175,16 @@ class Worker:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def _start(self, process: Process, resumed: bool = False) -> None:
+        """Run ``process`` in a slot already taken (given back when its run ends)."""
         run = _Run(process, asyncio.get_running_loop().time(), resumed=resumed)
+        run.give_back = self._stopping.is_set()  # taken as the executor stops: back to the queue
         self._runs.add(run)
         run.task = asyncio.create_task(self._handle(run), name=f"process {process.processid}")
 
         def finished(task: asyncio.Task[None]) -> None:
             self._runs.discard(run)
-            self._slots.release()
+            if not run.handed_over:
+                self._slots.release()
             if not task.cancelled() and task.exception() is not None:
                 log.error("%s: the executor failed handling it", run.label, exc_info=task.exception())
 
@@ -256,10 +268,42 @@ class Worker:
             return
         pid, prvkey = run.process.processid, self.identity.prvkey
         try:
+            combine = self._combined and not self._stopping.is_set()
+            if combine and await self._close_and_take(run, output, elapsed):
+                return
             if await self._deliver(run, "close", lambda: self.client.close_process(pid, output, prvkey)):
                 log.info("%s: succeeded in %s", run.label, elapsed)
+            if self._lost_assign:
+                self._lost_assign = False
+                await self._release_orphans()
         except (TypeError, ValueError) as exc:  # the output cannot be encoded as JSON
             await self._fail(run, [f"the output cannot be sent as JSON: {exc}"], elapsed)
+
+    async def _close_and_take(self, run: _Run, output: list[Any], elapsed: str) -> bool:
+        """Close the run and take the next ready process in the same round trip
+        (``closeassignmsg``), which then runs in this run's slot. True when that is done (or the
+        close was refused); False to close the plain way: a server without the message (it is
+        not asked again), or one that could not be reached (the plain close's retries then tell
+        whether this close went through, and a process it may have assigned is given back)."""
+        me = self.identity
+        try:
+            process = await self.client.close_and_assign(run.process.processid, output, me.colonyname,
+                                                         me.prvkey)
+        except ColoniesError as exc:
+            if unsupported(exc):
+                self._combined = False
+                log.info("the server has no closeassignmsg: closing and assigning separately")
+                return False
+            if is_transient(exc):
+                self._lost_assign = True
+                return False
+            self._refused(run, "close", exc)
+            return True
+        log.info("%s: succeeded in %s", run.label, elapsed)
+        if process is not None:
+            run.handed_over = True
+            self._start(process)
+        return True
 
     async def _fail(self, run: _Run, errors: list[str], elapsed: str) -> None:
         pid, prvkey = run.process.processid, self.identity.prvkey
@@ -281,13 +325,16 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._hurry.wait(), backoff.next_delay())
                     continue
-                if "maxexectime" in str(exc):  # the server's deadline passed first: its retry rule decides
-                    log.info("%s: maxexectime passed; the server retries or fails the process", run.label)
-                else:
-                    log.warning("%s: %s refused: %s", run.label, what, exc)
+                self._refused(run, what, exc)
                 return False
             self._outage.recovered()
             return True
+
+    def _refused(self, run: _Run, what: str, exc: ColoniesError) -> None:
+        if "maxexectime" in str(exc):  # the server's deadline passed first: its retry rule decides
+            log.info("%s: maxexectime passed; the server retries or fails the process", run.label)
+        else:
+            log.warning("%s: %s refused: %s", run.label, what, exc)
 
     async def _give_back(self, run: _Run, why: str | None = None) -> None:
         try:
@@ -350,24 +397,25 @@ class Worker:
                 hurry.cancel()
         if self._runs:
             log.info("stopping: giving %d running process(es) back to the queue", len(self._runs))
-        for run in list(self._runs):
-            run.give_back = True
-            if run.work is not None:
-                run.work.cancel()
-        tasks = {run.task for run in self._runs if run.task is not None}
-        if tasks:
-            await asyncio.wait(tasks)
+        while self._runs:  # a run ending now may have taken the next process: give that back too
+            for run in list(self._runs):
+                run.give_back = True
+                if run.work is not None:
+                    run.work.cancel()
+            await asyncio.wait({run.task for run in self._runs if run.task is not None})
 
     async def _release_orphans(self) -> None:
-        """An assign cut short by the stop may have been granted after all: release any running
-        process assigned to this executor that it is not running (executor keys are not shared)."""
+        """An assign cut short (by the stop, or a lost reply) may have been granted after all:
+        release any running process assigned to this executor that it is not running (executor
+        keys are not shared)."""
         me = self.identity
         try:
             running = await self.client.list_processes(me.colonyname, wire.MAX_COUNT, wire.RUNNING, me.prvkey)
         except ColoniesError:
             return
+        ours = self._left | {run.process.processid for run in self._runs}
         for process in running:
-            if process.get("assignedexecutorid") == me.executorid and process["processid"] not in self._left:
+            if process.get("assignedexecutorid") == me.executorid and process["processid"] not in ours:
                 with contextlib.suppress(ColoniesError):
                     await self.client.release_process(process["processid"], me.prvkey)
                     log.info("%s: given back to the queue (assigned as the executor stopped)",

@@ -34,6 +34,12 @@ def _as_list(reply: Any) -> list[Any]:
     return [] if reply is None else list(reply)
 
 
+def _assigned(reply: Any) -> Process | None:
+    """``closeassignmsg``'s reply: the next process, or None."""
+    process = reply.get("process") if isinstance(reply, dict) else None
+    return Process.from_wire(process) if process else None
+
+
 def _wire(obj: Any) -> Any:
     """A model (anything with ``to_wire()``) as JSON-ready data; dicts pass through unchanged."""
     to_wire = getattr(obj, "to_wire", None)
@@ -231,6 +237,17 @@ class ColoniesApi(ABC):
         """Close a running process as SUCCESSFUL; a non-empty ``output`` replaces its output."""
         msg = {"msgtype": "closesuccessfulmsg", "processid": processid, "out": list(output)}
         return self._invoke(msg, prvkey, _raw)
+
+    def close_and_assign(self, processid: str, output: list[Any], colonyname: str, prvkey: str,
+                         timeout: int = -1) -> Process | None:
+        """Close a running process as SUCCESSFUL and, in the same round trip, assign the next
+        process of ``colonyname`` to the signer: the one ready now (``timeout`` <= 0) or within
+        ``timeout`` s; None when there is none. Our extension (``closeassignmsg``): a reference
+        server refuses it with 403 ``invalid rpcMsg.PayloadType`` (:func:`~pycolonies.errors.unsupported`
+        tells); close with :meth:`close_process` then."""
+        msg = {"msgtype": "closeassignmsg", "processid": processid, "out": list(output),
+               "colonyname": colonyname, "timeout": timeout}
+        return self._invoke(msg, prvkey, _assigned)
 
     def fail(self, processid: str, errors: list[Any], prvkey: str) -> JSONDict:
         """Close a running process as FAILED with ``errors``."""

@@ -71,3 +71,9 @@ def server_error(status: int | None, message: str) -> ColoniesServerError:
     """The exception for a server error reply with this status."""
     cls = _BY_STATUS.get(status, ColoniesServerError) if status is not None else ColoniesServerError
     return cls(message, status)
+
+
+def unsupported(exc: BaseException) -> bool:
+    """The server does not know the message type sent (a reference server given one of our
+    extensions answers 403 ``invalid rpcMsg.PayloadType: <type>``)."""
+    return isinstance(exc, AccessDeniedError) and "invalid rpcMsg.PayloadType" in exc.message

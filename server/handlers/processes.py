@@ -122,6 +122,14 @@ def _refuse_close(row: Any, signer: str, action: str) -> None:
 
 @records_replay
 async def close_successful(call: Call) -> Any:
+    await _close_successful(call)
+    return {}
+
+
+async def _close_successful(call: Call) -> None:
+    """Close the message's ``processid`` as successful with its ``out``, in one transaction that
+    records the request (replay protection); refused with the reason when it is not the signer's
+    to close."""
     process_id = call.msg.str("processid")
     output = call.msg.list("out")
     if not process_id:
@@ -132,7 +140,28 @@ async def close_successful(call: Call) -> Any:
             await graphs.after_success(con, closed)
     if closed is None:
         await _explain_refusal(call, process_id, "close process as successful")
-    return {}
+
+
+@records_replay
+async def close_and_assign(call: Call) -> Any:
+    """Our extension: ``closesuccessfulmsg`` and then ``assignprocessmsg`` in one round trip, for
+    an executor whose slot is free again. The close commits first (its own transaction, which
+    records the request); a refused close assigns nothing. ``timeout`` as in assign, except that 0
+    or a negative one means "only a process that is ready now". Replies ``{"process": <the
+    assigned process> | null}``."""
+    colony = call.msg.str("colonyname")
+    timeout = call.msg.int("timeout")
+    if not colony:
+        raise BadRequest("Invalid closeassignmsg: colonyname is required")
+    await _close_successful(call)
+    try:
+        process = await assign(
+            call.pool, call.services.wakeups, colony_name=colony, executor_id=call.signer,
+            executor_type=lambda: _executor_type(call, colony), timeout=timeout if timeout > 0 else -1,
+        )
+    except NotFound:
+        process = None
+    return {"process": process}
 
 
 @records_replay
@@ -248,6 +277,7 @@ HANDLERS = {
     "submitfuncspecmsg": submit,
     "assignprocessmsg": assign_process,
     "closesuccessfulmsg": close_successful,
+    "closeassignmsg": close_and_assign,
     "closefailedmsg": close_failed,
     "setoutputmsg": set_output,
     "releaseprocessmsg": release_process,
