@@ -18,7 +18,9 @@ Phases (each on the same server, one after the other):
                from the executor's "ready" to the last one closed.
   mapreduce    the tutorial's MapReduce, its code as users paste it: ``map`` adds N ``gen_nums``
                children with ``add_child``, ``reduce`` sums them, on two python executors (warm);
-               the time from the submit to the reduced result, for each N of ``--children``.
+               the time from the submit to the reduced result, for each N of ``--children``, and
+               how it splits into the map step, the children and reduce. Then the same with a map
+               that adds its children in one ``add_children`` request (our extension).
 
 Targets (issue 16, 2-core machine, same run): warm python tasks at concurrency 1 at least half
 the protocol rate; at concurrency 4 at least 150/s; MapReduce with 1,000 children under 10 s.
@@ -74,6 +76,20 @@ def map(ctx={}):  # noqa: A001, B006 - the ColonyOS tutorial's code as users pas
         colonies.add_child(processgraphid, map_processid, reduce_process.processid, f,  # noqa: F821
                            f"gen_nums_{i}", insert, executor_prvkey)
         insert = False
+
+
+def map_at_once(ctx={}):  # noqa: B006 - the same map, adding its children in one request
+    code = """def gen_nums(ctx={}):
+    return 1, 2"""
+    processgraphid = ctx["process"].processgraphid
+    executor_prvkey = ctx["executor_prvkey"]
+    processgraph = colonies.get_processgraph(processgraphid, executor_prvkey)  # noqa: F821
+    reduce_process = colonies.find_process("reduce", processgraph.processids, executor_prvkey)  # noqa: F821
+    f = func_spec(func="gen_nums", args=[], colonyname=ctx["colonyname"],  # noqa: F821
+                  executortype="python-executor", maxexectime=100, maxwaittime=100, code=code)
+    colonies.add_children(processgraphid, ctx["process"].processid, reduce_process.processid,  # noqa: F821
+                          [f] * CHILDREN, [f"gen_nums_{i}" for i in range(CHILDREN)], True,  # noqa: F821
+                          executor_prvkey)
 
 
 def reduce(*nums, ctx={}):  # noqa: A001, B006
@@ -161,9 +177,11 @@ class PythonExecutor:
 
 
 def wait_all(setup: Setup, processids: list[str], timeout: float) -> None:
-    """Until every process of the colony ended (the colony's statistics, polled every 20 ms: one
-    light request, not a subscription per process), then check each one succeeded."""
+    """Until every process of the colony ended, then check each one succeeded: a wait on the last
+    one submitted (one subscription; the queue runs roughly in order), then the colony's statistics
+    every 20 ms for the few still running, so that watching costs the server next to nothing."""
     deadline = time.monotonic() + timeout
+    setup.client.wait(processids[-1], timeout, setup.user_prvkey)
     while True:
         stats = setup.client.stats(setup.colonyname, setup.user_prvkey)
         if stats.get("waitingprocesses", 1) == 0 and stats.get("runningprocesses", 1) == 0:
@@ -215,21 +233,23 @@ def cpu(setup: Setup, executor: PythonExecutor) -> dict[str, float]:
             "bench": own.user + own.system, "machine": machine_busy_seconds() or 0.0}
 
 
-def phase_mapreduce(setup: Setup, children: int, scratch: Path) -> dict[str, Any]:
+def phase_mapreduce(setup: Setup, children: int, scratch: Path, at_once: bool = False) -> dict[str, Any]:
     executors = [PythonExecutor(setup, 1, True, scratch) for _ in range(2)]
     try:
         for executor in executors:
             executor.wait_ready()
         workflow = Workflow(colonyname=setup.colonyname)
-        map_spec = func_spec(func=map, args=[], colonyname=setup.colonyname, executortype=PYTHON_TYPE,
+        mapper = map_at_once if at_once else map
+        map_spec = func_spec(func=mapper, args=[], colonyname=setup.colonyname, executortype=PYTHON_TYPE,
                              maxexectime=600, maxwaittime=600)
+        map_spec.nodename = map_spec.funcname = mapper.__name__
         # the tutorial's map with its child count written in, as a user edits the pasted code
-        source = f"CHILDREN = {children}\n" + inspect.getsource(map)
+        source = f"CHILDREN = {children}\n" + inspect.getsource(mapper)
         map_spec.env["code"] = base64.b64encode(source.encode()).decode()
         workflow.functionspecs.append(map_spec)
         reduce_spec = func_spec(func=reduce, args=[], colonyname=setup.colonyname, executortype=PYTHON_TYPE,
                                 maxexectime=600, maxwaittime=600)
-        reduce_spec.conditions.dependencies.append("map")
+        reduce_spec.conditions.dependencies.append(mapper.__name__)
         workflow.functionspecs.append(reduce_spec)
         started = time.perf_counter()
         graph = setup.client.submit_workflow(workflow, setup.user_prvkey)
@@ -240,8 +260,14 @@ def phase_mapreduce(setup: Setup, children: int, scratch: Path) -> dict[str, Any
         for executor in executors:
             executor.stop()
     ok = done.state == 2 and done.output == [3 * children]
-    return {"phase": f"mapreduce {children} children, 2 executors", "seconds": round(seconds, 3),
-            "result": done.output, "ok": ok}
+    mapped = setup.client.find_process(mapper.__name__, graph.processids, setup.user_prvkey)
+    spans = {"map (adding the children)": (mapped.starttime, mapped.endtime),
+             "children": (mapped.endtime, done.starttime), "reduce": (done.starttime, done.endtime)}
+    style = "add_children" if at_once else "the tutorial's add_child loop"
+    return {"phase": f"mapreduce {children} children ({style}), 2 executors", "seconds": round(seconds, 3),
+            "result": done.output, "ok": ok,
+            "spans_s": {name: round((end - start).total_seconds(), 3) for name, (start, end) in spans.items()
+                        if start and end}}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -251,6 +277,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--children", default="100,1000", help="MapReduce sizes, comma-separated")
     parser.add_argument("--modes", default="warm,cold", help="python worker starts to measure")
     parser.add_argument("--phases", default="protocol,python,mapreduce")
+    parser.add_argument("--concurrency", default="1,4", type=lambda text: [int(n) for n in text.split(",")],
+                        help="the python executor's --concurrency values to measure")
     add_environment_options(parser)
     args = parser.parse_args(argv)
     args.cprofile = os.environ.get("BENCH_CPROFILE")
@@ -271,14 +299,15 @@ def main(argv: list[str] | None = None) -> int:
                 log(json.dumps(results[-1]))
             if "python" in phases:
                 for mode in args.modes.split(","):
-                    for concurrency in (1, 4):
+                    for concurrency in args.concurrency:
                         tasks = args.tasks if mode == "warm" else max(args.tasks // 5, 20)
                         results.append(phase_python(setup, tasks, concurrency, mode == "warm", Path(scratch)))
                         log(json.dumps(results[-1]))
             if "mapreduce" in phases:
                 for children in (int(n) for n in args.children.split(",")):
-                    results.append(phase_mapreduce(setup, children, Path(scratch)))
-                    log(json.dumps(results[-1]))
+                    for at_once in (False, True):
+                        results.append(phase_mapreduce(setup, children, Path(scratch), at_once))
+                        log(json.dumps(results[-1]))
     finally:
         env.stop()
     rates = {r["phase"]: r.get("per_s") for r in results}

@@ -186,6 +186,10 @@ def _load_pickle(payload: str, funcname: str, injected: dict[str, Any]) -> Calla
 
 
 def _accepts_ctx(func: Callable[..., Any]) -> bool:
+    code = getattr(func, "__code__", None)
+    if isinstance(code, types.CodeType) and not hasattr(func, "__wrapped__"):  # a plain function: cheap
+        named = code.co_varnames[code.co_posonlyargcount:code.co_argcount + code.co_kwonlyargcount]
+        return "ctx" in named or bool(code.co_flags & inspect.CO_VARKEYWORDS)
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
@@ -253,16 +257,17 @@ def run_job(job: dict[str, Any]) -> list[Any]:
     from pycolonies import Colonies, func_spec
     from pycolonies.models import Process
 
-    process = Process.from_wire(job["process"])
+    wire = job["process"]
+    spec = wire.get("spec") or {}
     info = job["client"]
     injected = {"colonies": Colonies(info["host"], info["port"], tls=info["tls"]), "func_spec": func_spec}
-    funcname = process.spec.funcname
+    funcname = spec.get("funcname") or ""
     func = _load(job["plan"], funcname, injected)
-    args = list(process.input) if process.input else list(process.spec.args)
-    kwargs = dict(process.spec.kwargs)
+    args = list(wire.get("in") or spec.get("args") or [])
+    kwargs = dict(spec.get("kwargs") or {})
     if _accepts_ctx(func):
         kwargs["ctx"] = {
-            "process": process,
+            "process": Process.from_wire(wire),  # decoded only for a function that takes ctx
             "colonyname": info["colonyname"],
             "executorid": info["executorid"],
             "executor_prvkey": info["executor_prvkey"],

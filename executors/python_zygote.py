@@ -130,7 +130,6 @@ class Zygote:
                 elif not self.read_requests():
                     self.shut_down()
                     return
-            self.reap()
 
     def read_requests(self) -> bool:
         """Handle one request of the executor; False once it closed the channel."""
@@ -195,19 +194,19 @@ class Zygote:
         sys.argv = ["python_worker"]
 
     def reap(self) -> None:
+        """Report every child that ended; kill what a crashed child left behind (its orphans
+        come here: the zygote is a subreaper)."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
             ident = self.children.pop(pid, None)
-            if ident is None:
-                continue  # an orphan of an ended child, reparented here: killed below
-            self.send({"op": "exit", "id": ident,
-                       "status": -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)})
-        # what a child that crashed left behind came here (the zygote is a subreaper): kill it
+            if ident is not None:  # else an orphan of an ended child, reparented here
+                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                self.send({"op": "exit", "id": ident, "status": code})
         for orphan in set(_children_of(os.getpid())) - set(self.children):
             kill_tree(orphan)
 

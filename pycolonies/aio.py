@@ -21,9 +21,10 @@ import aiohttp
 
 from pycolonies import pubsub, rpc
 from pycolonies.aio_files import AsyncFileTransfers
-from pycolonies.api import JSONDict, Parse
+from pycolonies.api import JSONDict, Parse, children_specs
 from pycolonies.base import HttpClientBase
-from pycolonies.models import Process
+from pycolonies.errors import AccessDeniedError, unsupported
+from pycolonies.models import FuncSpec, Process
 from pycolonies.s3 import S3Settings
 
 _STALE_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE})
@@ -119,6 +120,20 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
         async with contextlib.aclosing(pushes):
             async for process in pushes:
                 yield process
+
+    async def add_children(self, processgraphid: str, parentprocessid: str, childprocessid: str,
+                           funcspecs: list[FuncSpec | JSONDict], nodenames: list[str] | None, insert: bool,
+                           prvkey: str) -> list[JSONDict]:
+        """As the sync client's :meth:`~pycolonies.client.Colonies.add_children`, awaited."""
+        specs = children_specs(funcspecs, nodenames)
+        try:
+            return await self._add_children(processgraphid, parentprocessid, childprocessid, specs, insert,
+                                            prvkey)
+        except AccessDeniedError as exc:
+            if not unsupported(exc):
+                raise
+        return [await self.add_child(processgraphid, parentprocessid, childprocessid, spec, spec["nodename"],
+                                     insert and index == 0, prvkey) for index, spec in enumerate(specs)]
 
     # -- transport ------------------------------------------------------------------------------
 

@@ -40,6 +40,19 @@ def _assigned(reply: Any) -> Process | None:
     return Process.from_wire(process) if process else None
 
 
+def children_specs(funcspecs: list[FuncSpec | JSONDict], nodenames: list[str] | None) -> list[JSONDict]:
+    """The wire specs of ``add_children``: each with its nodename (``nodenames[i]``, else its own)."""
+    if nodenames is not None and len(nodenames) != len(funcspecs):
+        raise ValueError(f"add_children: {len(nodenames)} nodenames for {len(funcspecs)} function specs")
+    specs = []
+    for index, funcspec in enumerate(funcspecs):
+        if nodenames is not None:
+            specs.append(_spec_with_nodename(funcspec, nodenames[index]))
+        else:
+            specs.append(dict(_wire(funcspec)))
+    return specs
+
+
 def _wire(obj: Any) -> Any:
     """A model (anything with ``to_wire()``) as JSON-ready data; dicts pass through unchanged."""
     to_wire = getattr(obj, "to_wire", None)
@@ -369,6 +382,13 @@ class ColoniesApi(ABC):
             "spec": _spec_with_nodename(funcspec, nodename),
         }
         return self._invoke(msg, prvkey, _raw)
+
+    def _add_children(self, processgraphid: str, parentprocessid: str, childprocessid: str,
+                      specs: list[JSONDict], insert: bool, prvkey: str) -> Any:
+        msg = {"msgtype": "addchildrenmsg", "processgraphid": processgraphid,
+               "parentprocessid": parentprocessid, "childprocessid": childprocessid, "insert": insert,
+               "specs": specs}
+        return self._invoke(msg, prvkey, _as_list)
 
     def cancel_processgraph(self, processgraphid: str, prvkey: str) -> JSONDict:
         msg = {"msgtype": "cancelprocessgraphmsg", "processgraphid": processgraphid}

@@ -22,11 +22,11 @@ from types import TracebackType
 from typing import Any
 
 from pycolonies import blobs, pubsub, rpc
-from pycolonies.api import JSONDict, Parse
+from pycolonies.api import JSONDict, Parse, children_specs
 from pycolonies.base import API_PATH, HttpClientBase
-from pycolonies.errors import NotFoundError
+from pycolonies.errors import AccessDeniedError, NotFoundError, unsupported
 from pycolonies.filesync import SyncPlan, Transfer, plan_sync, snapshot_target
-from pycolonies.models import Process, path_problem
+from pycolonies.models import FuncSpec, Process, path_problem
 from pycolonies.s3 import PROTOCOL as S3_PROTOCOL
 from pycolonies.s3 import S3Settings, S3Store, S3Unavailable
 from pycolonies.websocket import WebSocket
@@ -107,6 +107,24 @@ class Colonies(HttpClientBase):
         on one item (the server then drops the socket and the iteration raises)."""
         yield from self._pushes([pubsub.processes_message(colonyname, executortype, state, timeout)],
                                 timeout, prvkey)
+
+    def add_children(self, processgraphid: str, parentprocessid: str, childprocessid: str,
+                     funcspecs: list[FuncSpec | JSONDict], nodenames: list[str] | None, insert: bool,
+                     prvkey: str) -> list[JSONDict]:
+        """Add many children below the running parent in one request and one transaction (all or
+        none): the first as ``add_child`` with ``insert`` would, the others beside it, each also a
+        parent of ``childprocessid`` when given, as a map step's loop of ``add_child`` calls does.
+        ``nodenames[i]`` names ``funcspecs[i]`` (None: their own nodenames). Returns the new
+        processes. Our extension (``addchildrenmsg``): against a server without it, the children are
+        added one ``add_child`` at a time (then not in one transaction)."""
+        specs = children_specs(funcspecs, nodenames)
+        try:
+            return self._add_children(processgraphid, parentprocessid, childprocessid, specs, insert, prvkey)
+        except AccessDeniedError as exc:
+            if not unsupported(exc):
+                raise
+        return [self.add_child(processgraphid, parentprocessid, childprocessid, spec, spec["nodename"],
+                               insert and index == 0, prvkey) for index, spec in enumerate(specs)]
 
     # -- file bytes (the server's embedded blob store) ------------------------------------------
 

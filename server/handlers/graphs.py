@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from pycolonies import wire
+from pycolonies.codec import FieldError, from_wire
 from pycolonies.models import FuncSpec, Workflow
 from server import auth
 from server.context import Call
@@ -155,6 +156,70 @@ async def add_child(call: Call) -> Any:
     return child
 
 
+MAX_CHILDREN = 10_000  # specs in one addchildrenmsg
+
+
+async def add_children(call: Call) -> Any:
+    """Our extension: the ``addchildmsg`` of a map step for many children at once, in one
+    transaction (all or none). ``specs[i]`` carries its nodename; the first is added with
+    ``insert`` and the others beside it (``insert`` false), each also a parent of
+    ``childprocessid`` when given, as the tutorial's loop of ``add_child`` calls does. Replies
+    with the new processes, in order."""
+    graph_id = call.msg.str("processgraphid")
+    parent_id = call.msg.str("parentprocessid")
+    child_id = call.msg.str("childprocessid")
+    insert = call.msg.bool("insert")
+    specs = call.msg.list("specs") or []
+    for value, field in ((graph_id, "processgraphid"), (parent_id, "parentprocessid")):
+        if not value:
+            raise BadRequest(f"Failed to add children, {field} is required")
+    if not specs or len(specs) > MAX_CHILDREN:
+        raise BadRequest(f"Failed to add children, specs must hold 1 to {MAX_CHILDREN} function specs")
+    colony = await store.colony_of(call.pool, graph_id)
+    if colony is None:
+        raise NotFound(f"Failed to add children, process graph <{graph_id}> not found")
+    member = await auth.require_member(call.pool, colony, call.signer)
+    models = []
+    for index, data in enumerate(specs):
+        path = f"specs[{index}]"
+        if not isinstance(data, dict):
+            raise BadRequest(f"Failed to add children, {path} must be a function spec (an object)")
+        try:
+            spec = from_wire(FuncSpec, data, path)
+        except FieldError as exc:
+            raise BadRequest(f"Invalid addchildrenmsg: {exc}") from exc
+        if not spec.nodename:
+            raise BadRequest(f"Failed to add children, {path}.nodename is required")
+        if spec.conditions.colonyname and spec.conditions.colonyname != colony:
+            raise BadRequest(f"Failed to add children, {path}.conditions.colonyname "
+                             f"<{spec.conditions.colonyname}> is not the colony of the process graph "
+                             f"<{colony}>")
+        spec.conditions.colonyname = colony
+        validate_spec(spec, path)
+        models.append(spec)
+    submitted = time.time_ns()
+    assignee = call.signer if member.kind == "executor" else ""
+    children = []
+    try:
+        async with call.pool.acquire() as con, con.transaction():
+            for index, spec in enumerate(models):
+                child = await store.add_child(
+                    con, graph_id=graph_id, parent_id=parent_id, child_id=child_id,
+                    insert=insert and index == 0, spec=spec, initiator_id=call.signer,
+                    initiator_name=member.name, required_assignee=assignee, submitted_ns=submitted + index,
+                )
+                if child is None:
+                    raise _Refused
+                children.append(child)
+    except _Refused:  # rolled back: none was added
+        await _explain_add_child_refusal(call, graph_id, parent_id, child_id, insert, member.kind)
+    return children
+
+
+class _Refused(Exception):
+    """A conditional add of a child matched nothing: roll the others back."""
+
+
 async def _explain_add_child_refusal(
     call: Call, graph_id: str, parent_id: str, child_id: str, insert: bool, member_kind: str
 ) -> None:
@@ -197,4 +262,5 @@ HANDLERS = {
     "removeallprocessgraphsmsg": remove_all_processgraphs,
     "cancelprocessgraphmsg": cancel_processgraph,
     "addchildmsg": add_child,
+    "addchildrenmsg": add_children,
 }

@@ -167,9 +167,8 @@ WITH graph AS (
      WHERE g.processgraph_id = $1 AND g.state = state_waiting()
        FOR SHARE OF g),
 parent AS (
-    SELECT p.process_id, d.children
-      FROM processes p
-     CROSS JOIN LATERAL process_details(p.process_id) d, graph
+    SELECT p.process_id
+      FROM processes p, graph
      WHERE p.process_id = $2 AND p.processgraph_id = graph.processgraph_id
        AND p.state IN (state_waiting(), state_running()) AND ($7::text = '' OR p.assigned_executor_id = $7)
        FOR SHARE OF p),
@@ -206,7 +205,8 @@ joined AS (  -- beside: the given child also waits for the new process (its last
      WHERE NOT $6 AND $3 <> ''
     RETURNING 1)
 SELECT inserted.*, ARRAY[$2] AS parents,
-       CASE WHEN $6 THEN (SELECT children FROM parent)
+       CASE WHEN $6 THEN (SELECT d.children FROM process_details($2) d)  -- as before the splice:
+            -- this statement's snapshot (only an insert needs them: a map's children add up)
             WHEN $3 = '' THEN '{}'::text[]
             ELSE ARRAY[$3]
        END AS children,

@@ -510,3 +510,37 @@ def test_offered_functions_expands_wildcards_and_lists_arguments() -> None:
 def test_offered_functions_fails_clearly(entry: str, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("*", r"\*").replace(".", r"\.")):
         offered_functions(RunnerSettings(allowed=(entry,)))
+
+
+def test_which_functions_take_ctx() -> None:
+    import functools
+
+    from executors.python_worker import _accepts_ctx
+
+    def plain(a, ctx={}):  # noqa: B006
+        return a
+
+    def keyword_only(a, *, ctx):
+        return a
+
+    def any_keywords(a, **extra):
+        return a
+
+    def positional_only(ctx, /):
+        return ctx
+
+    def none(a, b):
+        return a
+
+    @functools.wraps(plain)
+    def wrapped(*args, **kwargs):
+        return plain(*args, **kwargs)
+
+    class Callable:
+        def __call__(self, ctx):
+            return ctx
+
+    taking = [plain, keyword_only, any_keywords, functools.partial(plain, 1), Callable()]
+    assert [_accepts_ctx(f) for f in taking] == [True] * 5
+    assert [_accepts_ctx(f) for f in (positional_only, none, print)] == [False] * 3
+    assert _accepts_ctx(wrapped)  # a decorator's **kwargs, as inspect.signature sees it too
