@@ -164,7 +164,12 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             try:
-                self._become_child(request, fds)
+                try:
+                    self._become_child(request, fds)
+                except Exception as exc:  # noqa: BLE001 - e.g. its working directory is out of reach
+                    answer = {"error": [f"the worker could not start: {type(exc).__name__}: {exc}", ""]}
+                    os.write(1, json.dumps(answer).encode() + b"\n")
+                    os._exit(1)
                 from executors.python_worker import main
 
                 main(["python_worker"], before_exit=lambda: kill_tree(os.getpid(), include_root=False))
@@ -175,14 +180,14 @@ class Zygote:
         self.children[pid] = request["id"]
 
     def _become_child(self, request: dict[str, Any], fds: list[int]) -> None:
+        for target, fd in enumerate(fds):  # first: whatever fails below is answered on fd 1
+            os.dup2(fd, target)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _prctl(PR_SET_DUMPABLE, 0)  # siblings (the same user) cannot read its memory
         _prctl(PR_SET_CHILD_SUBREAPER, 1)  # what it starts stays below it, to be killed with it
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
         os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # the control socket too
         os.environ.update(request.get("env") or {})
         if request.get("cwd"):

@@ -64,12 +64,13 @@ async def worker_start(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 
 
 async def run_process(process: Process, settings: RunnerSettings, client: ClientInfo, on_line: Any,
-                      timeout: float | None = None) -> list[Any]:
+                      timeout: float | None = None, fsdir: Path | None = None) -> list[Any]:
     warm = None
     if _warm:
         command = tuple(settings.zygote_command())
         warm = _pools.setdefault(command, WarmWorkers(command, worker_env()))
-    return await python_runner.run_process(process, settings, client, on_line, timeout, warm=warm)
+    return await python_runner.run_process(process, settings, client, on_line, timeout, fsdir=fsdir,
+                                           warm=warm)
 
 
 class Lines:
@@ -544,3 +545,11 @@ def test_which_functions_take_ctx() -> None:
     assert [_accepts_ctx(f) for f in taking] == [True] * 5
     assert [_accepts_ctx(f) for f in (positional_only, none, print)] == [False] * 3
     assert _accepts_ctx(wrapped)  # a decorator's **kwargs, as inspect.signature sees it too
+
+
+async def test_a_working_directory_out_of_reach_fails_the_process_clearly(tmp_path: Path) -> None:
+    missing = tmp_path / "gone"
+    with pytest.raises(ProcessFailure) as caught:
+        await run_process(process_of(spec_of(gen_nums)), CODE, CLIENT, Lines(), 10, fsdir=missing)
+    assert caught.value.message.startswith(("the worker could not start: FileNotFoundError",
+                                            "cannot start the python worker")), caught.value.message
