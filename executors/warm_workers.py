@@ -160,9 +160,9 @@ class WarmWorkers:
         self._stderr = asyncio.create_task(self._log_stderr(self._process))
         try:
             first = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), START_TIMEOUT)
+            event = json.loads(first) if first else {"op": "failed", "error": "it exited at start"}
         except TimeoutError:
-            first = b""
-        event = json.loads(first) if first else {"op": "failed", "error": "it exited at start"}
+            event = {"op": "failed", "error": f"it did not finish its imports within {START_TIMEOUT:g} s"}
         if event.get("op") != "ready":
             ours.close()
             with contextlib.suppress(ProcessLookupError):
