@@ -402,7 +402,10 @@ class Worker:
                 run.give_back = True
                 if run.work is not None:
                     run.work.cancel()
-            await asyncio.wait({run.task for run in self._runs if run.task is not None})
+            tasks = {run.task for run in self._runs if run.task is not None}
+            if not tasks:
+                break
+            await asyncio.wait(tasks)
 
     async def _release_orphans(self) -> None:
         """An assign cut short (by the stop, or a lost reply) may have been granted after all:
