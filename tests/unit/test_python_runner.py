@@ -110,7 +110,7 @@ def alive(pid: int) -> bool:
     """Running (a zombie counts as gone: nothing is left but its exit status)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, possibly between the open and the read
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
