@@ -26,6 +26,7 @@ from tests.executors.harness import (
     starting,
     wait_state,
     workers_of,
+    zygote_of,
 )
 from tests.support import wait_until
 
@@ -382,27 +383,14 @@ def test_memory_and_open_file_limits_fail_only_their_process(colony: ColonyEnv, 
     assert finished(colony, submit(colony, add, 1, 2)).output == [3]
 
 
-def zygote_of(executor: RunningExecutor) -> int:
-    below = descendants(executor.popen.pid)
-    zygote = sorted(below - workers_of(executor.popen.pid))
-    return wait_until(lambda: [pid for pid in zygote if "sandbox.py" not in _cmdline_of(pid)], 10,
-                      "the zygote")[0]
-
-
-def _cmdline_of(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
-    except OSError:
-        return ""
-
-
 def test_a_zygote_that_dies_fails_its_running_process_and_a_new_one_takes_over(
     colony: ColonyEnv, start_python: StartPython, marker: Path
 ) -> None:
     executor = start_python()
     running = submit(colony, tick, str(marker), 60)
     wait_until(lambda: marker.exists(), 30, "the function to run")
-    os.kill(zygote_of(executor), signal.SIGKILL)
+    (zygote,) = wait_until(lambda: zygote_of(executor.popen.pid), 10, "the zygote")
+    os.kill(zygote, signal.SIGKILL)
     done = finished(colony, running)
     assert done.state == wire.FAILED and "the worker crashed" in done.errors[0], done.errors
     assert finished(colony, submit(colony, add, 2, 2)).output == [4]

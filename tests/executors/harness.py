@@ -188,15 +188,28 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def workers_of(pid: int) -> set[int]:
-    """The processes below executor ``pid`` that run processes: its descendants but the warm
-    workers' zygote (and its sandbox launcher), which stays for the executor's lifetime."""
+def _zygote_below(pid: int) -> tuple[set[int], set[int], set[int]]:
+    """Below executor ``pid``: (all its descendants, the warm workers' zygote processes, their
+    sandbox launchers). The zygote's forked children carry its command line too; they are told
+    apart by their parent, the zygote itself."""
     parents = _parents()
     found = _below(pid, parents)
     zygote = {p for p in found if "executors.python_zygote" in _cmdline(p)}
     launchers = {p for p in zygote if "sandbox.py" in _cmdline(p)}
     proper = {p for p in zygote - launchers if parents.get(p) in launchers | {pid}}
-    return found - launchers - proper
+    return found, proper, launchers
+
+
+def zygote_of(pid: int) -> set[int]:
+    """The warm workers' zygote of executor ``pid`` (empty until it runs)."""
+    return _zygote_below(pid)[1]
+
+
+def workers_of(pid: int) -> set[int]:
+    """The processes below executor ``pid`` that run processes: its descendants but the warm
+    workers' zygote (and its sandbox launcher), which stays for the executor's lifetime."""
+    found, zygote, launchers = _zygote_below(pid)
+    return found - zygote - launchers
 
 
 @contextmanager
