@@ -267,10 +267,15 @@ def label_remove(label: LabelOption, yes: YesOption = False, colony: ColonyOptio
     info(f"Removed {len(files)} file(s) under {normalize_label(label)}")
 
 
-def _snapshot(client: Colonies, colonyname: str, key: str, snapshotid: str | None, name: str | None) -> Any:
+def _snapshot_choice(snapshotid: str | None, name: str | None) -> None:
+    """Exactly one of --snapshotid (well formed) and --snapshotname."""
     _checked_id(snapshotid, "--snapshotid")
     if bool(snapshotid) == bool(name):
         fail("give either --snapshotid or --snapshotname")
+
+
+def _snapshot(client: Colonies, colonyname: str, key: str, snapshotid: str | None, name: str | None) -> Any:
+    _snapshot_choice(snapshotid, name)
     if snapshotid:
         return client.get_snapshot_by_id(colonyname, snapshotid, key)
     return client.get_snapshot_by_name(colonyname, name or "", key)
@@ -318,9 +323,9 @@ def snapshot_download(directory: DirOption, snapshotid: SnapshotIdOption = None,
     """Download every file a snapshot holds into --dir, in the label's tree below its label."""
     with session() as (settings, client):
         colonyname, key = settings.colony(colony), settings.key()
-        snapshot = _snapshot(client, colonyname, key, snapshotid, name)
-        client.download_snapshot(colonyname, key, str(directory), snapshotid=snapshot["snapshotid"])
-    info(f"Downloaded {len(snapshot['fileids'])} file(s) into {directory}")
+        _snapshot_choice(snapshotid, name)
+        written = client.download_snapshot(colonyname, key, str(directory), snapshotid=snapshotid, name=name)
+    info(f"Downloaded {len(written)} file(s) into {directory}")
 
 
 @snapshot_app.command("remove")
