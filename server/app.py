@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from pycolonies import wire
-from server import db
+from server import dashboard, db
 from server.blobs import BlobEndpoint
 from server.config import ServerConfig
 from server.context import Services
@@ -113,4 +113,5 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     app.router.add_put("/blobs/{colony}/{object}", put_blob)
     app.router.add_get("/blobs/{colony}/{object}", get_blob)
     app.router.add_route("*", "/api", api_wrong_method)
+    dashboard.add_routes(app)
     return app
