@@ -13,6 +13,7 @@ from server.handlers import (
     generators,
     graphs,
     logs,
+    overview,
     processes,
     serverinfo,
     users,
@@ -22,7 +23,7 @@ from server.handlers import (
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
-                   attributes, files, serverinfo):
+                   attributes, files, serverinfo, overview):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")

@@ -9,6 +9,7 @@ from pycolonies import wire
 from pycolonies.models import FuncSpec
 from server import auth
 from server.context import Call
+from server.domain import paging
 from server.domain.resources import parse_cpu, parse_memory
 from server.errors import BadRequest, Forbidden, NotFound
 from server.handlers.common import member_row, removable_state
@@ -230,6 +231,34 @@ async def list_processes(call: Call) -> Any:
     )
 
 
+async def find_processes(call: Call) -> Any:
+    """``findprocessesmsg`` (ours): a page of processes in one state, every filter applied
+    together; ``after`` is the ``next`` cursor of the page before (empty for the first)."""
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer)
+    count = require_count(call.msg.int("count", wire.MAX_COUNT), "count", wire.MAX_COUNT)
+    state = call.msg.int("state")
+    if state not in (wire.WAITING, wire.RUNNING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
+        raise BadRequest(f"Invalid findprocessesmsg: state must be 0 to 4, got {state}")
+    after = None
+    if cursor := call.msg.str("after"):
+        try:
+            after = paging.decode(cursor, as_time=state != wire.WAITING)
+        except paging.BadCursor as exc:
+            raise BadRequest(f"Invalid findprocessesmsg: after is {exc}") from exc
+    found, following = await store.page_by_state(
+        call.pool,
+        colony,
+        state,
+        count,
+        executor_type=call.msg.str("executortype"),
+        label=call.msg.str("label"),
+        initiator_name=call.msg.str("initiator"),
+        after=after,
+    )
+    return {"processes": found, "next": paging.encode(*following) if following else ""}
+
+
 async def cancel_process(call: Call) -> Any:
     """WAITING or RUNNING -> CANCELLED. A running process's executor learns it from the process
     (or /pubsub) and its later close is refused; in a workflow, the process's pending descendants
@@ -283,6 +312,7 @@ HANDLERS = {
     "releaseprocessmsg": release_process,
     "getprocessmsg": get_process,
     "getprocessesmsg": list_processes,
+    "findprocessesmsg": find_processes,
     "cancelprocessmsg": cancel_process,
     "removeprocessmsg": remove_process,
     "removeallprocessesmsg": remove_all_processes,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Coroutine
@@ -145,12 +146,13 @@ class _Socket:
                 raise BadRequest(f"Bad request, at most {MAX_SUBSCRIPTIONS} subscriptions per socket")
             feed = self._feed(text)
             self._subscribed = True
+            push = functools.partial(self._push, feed.reply_type)
             with feed.watch(self.listener) as inbox:
-                await feed.check(self._push)
+                await feed.check(push)
                 deadline = received_at + feed.timeout
                 try:
                     async with asyncio.timeout_at(deadline) as window:
-                        await feed.follow(inbox, self._push)
+                        await feed.follow(inbox, push)
                 except TimeoutError:
                     if not window.expired():
                         raise
@@ -170,8 +172,8 @@ class _Socket:
         data = decode_message(envelope["payload"], payloadtype)
         return feeds.feed_for(self.services.pool, signer, Msg(payloadtype, data))
 
-    async def _push(self, process: WireDict) -> None:
-        await self._send(wire.reply_envelope(feeds.SUBSCRIBE_PROCESS, to_wire(process)))
+    async def _push(self, payloadtype: str, message: WireDict) -> None:
+        await self._send(wire.reply_envelope(payloadtype, to_wire(message)))
 
     async def _fail(self, exc: Exception) -> None:
         body, _status = error_reply(exc)

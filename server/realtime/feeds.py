@@ -4,6 +4,10 @@
   ``state``; sent at once if it is already there. Members of the process's colony only.
 * ``subscribeprocessesmsg {colonyname, executortype, state, timeout}``: every process of that
   colony and executor type entering ``state``. Members of ``colonyname`` only.
+* ``subscribeprocessgraphmsg {processgraphid, timeout}`` (ours, for the dashboard): the state of
+  every process of one workflow, first all of them (``{"processgraphid", "states": {id: state}}``),
+  then each change as it happens, in the same shape with only the changed processes. Members of
+  the graph's colony only. Built from the events alone, so a busy graph costs no reads.
 
 A feed registers its inbox before it looks at the database, so no transition is lost between the
 look and the first event. Each push is the process freshly read from the database; a snapshot
@@ -15,8 +19,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,14 +31,16 @@ from pycolonies import wire
 from pycolonies.codec import FieldError, WireDict, coerce
 from server import auth
 from server.errors import BadRequest, NotFound
-from server.params import Msg
+from server.params import Msg, require_id
 from server.realtime.listener import Inbox, ProcessListener
+from server.store import graphs
 from server.store import processes as store
 from server.store.rows import to_process
 
 SUBSCRIBE_PROCESS = "subscribeprocessmsg"
 SUBSCRIBE_PROCESSES = "subscribeprocessesmsg"
-PAYLOADTYPES = (SUBSCRIBE_PROCESS, SUBSCRIBE_PROCESSES)
+SUBSCRIBE_GRAPH = "subscribeprocessgraphmsg"
+PAYLOADTYPES = (SUBSCRIBE_PROCESS, SUBSCRIBE_PROCESSES, SUBSCRIBE_GRAPH)
 _STATES = "0 (WAITING), 1 (RUNNING), 2 (SUCCESS), 3 (FAILED) or 4 (CANCELLED)"
 
 Push = Callable[[WireDict], Awaitable[None]]
@@ -41,6 +48,7 @@ Push = Callable[[WireDict], Awaitable[None]]
 
 class Feed(Protocol):
     timeout: float
+    reply_type: str  # the payloadtype of what it pushes
 
     def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
         """Register this feed's inbox for as long as the block runs."""
@@ -57,8 +65,10 @@ class Feed(Protocol):
 
 def feed_for(pool: asyncpg.Pool, signer: str, msg: Msg) -> Feed:
     """The feed a decoded subscription message asks for; BadRequest names a bad field."""
-    state = _state(msg)
     timeout = _timeout(msg)
+    if msg.payloadtype == SUBSCRIBE_GRAPH:
+        return GraphFeed(pool, signer, timeout, require_id(msg.str("processgraphid"), "processgraphid"))
+    state = _state(msg)
     executor_type = msg.str("executortype")
     if msg.payloadtype == SUBSCRIBE_PROCESS:
         process_id = msg.required_str("processid")
@@ -113,6 +123,7 @@ class ProcessFeed:
     process_id: str
     executor_type: str
     _sent: _Sent = field(default_factory=_Sent)
+    reply_type: str = SUBSCRIBE_PROCESS
 
     def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
         return listener.watch_process(self.process_id)
@@ -156,6 +167,7 @@ class TypeFeed:
     colony_name: str
     executor_type: str
     _sent: _Sent = field(default_factory=_Sent)
+    reply_type: str = SUBSCRIBE_PROCESS
 
     def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
         return listener.watch_type(self.colony_name, self.executor_type, self.state)
@@ -178,3 +190,70 @@ class TypeFeed:
             for process in found:
                 if self._sent.is_new(process):
                     await push(process)
+
+
+OUTSIDERS_REMEMBERED = 10_000  # processes of the colony known not to be in the graph
+
+
+@dataclass
+class GraphFeed:
+    pool: asyncpg.Pool
+    signer: str
+    timeout: float
+    graph_id: str
+    reply_type: str = SUBSCRIBE_GRAPH
+    _members: set[str] = field(default_factory=set)
+    _outsiders: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _listener: ProcessListener | None = None
+    _inbox: Inbox = field(default_factory=Inbox)
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    @contextmanager
+    def watch(self, listener: ProcessListener) -> Iterator[Inbox]:
+        # The colony is known only once check() has read the graph; check() registers the inbox
+        # for it before it reads the states, so no change falls between the two.
+        self._listener = listener
+        with self._stack:
+            yield self._inbox
+
+    async def check(self, push: Push) -> None:
+        colony = await graphs.colony_of(self.pool, self.graph_id)
+        if colony is None:
+            raise NotFound(f"Failed to subscribe, process graph <{self.graph_id}> not found")
+        await auth.require_member(self.pool, colony, self.signer)
+        assert self._listener is not None
+        self._stack.enter_context(self._listener.watch_colony(colony, self._inbox))
+        await self._push_all(push)
+
+    async def follow(self, inbox: Inbox, push: Push) -> None:
+        while True:
+            events, resync = await inbox.take()
+            if resync:
+                await self._push_all(push)
+                continue
+            changed: dict[str, int] = {}
+            for event in events:
+                if await self._is_member(event.process_id, event.state):
+                    changed[event.process_id] = event.state
+            if changed:
+                await push({"processgraphid": self.graph_id, "states": changed})
+
+    async def _push_all(self, push: Push) -> None:
+        states = await graphs.member_states(self.pool, self.graph_id)
+        self._members = set(states)
+        await push({"processgraphid": self.graph_id, "states": states})
+
+    async def _is_member(self, process_id: str, state: int) -> bool:
+        if process_id in self._members:
+            return True
+        # A process joins a graph when it is added (it enters WAITING then); other events of
+        # processes outside the graph need no read.
+        if state != wire.WAITING or process_id in self._outsiders:
+            return False
+        if await graphs.graph_of_process(self.pool, process_id) == self.graph_id:
+            self._members.add(process_id)
+            return True
+        self._outsiders[process_id] = None
+        if len(self._outsiders) > OUTSIDERS_REMEMBERED:
+            self._outsiders.popitem(last=False)
+        return False

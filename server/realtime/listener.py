@@ -61,6 +61,7 @@ class ProcessListener:
     def __init__(self, dsn: str) -> None:
         self._by_process: dict[str, set[Inbox]] = {}
         self._by_type: dict[TypeKey, set[Inbox]] = {}
+        self._by_colony: dict[str, set[Inbox]] = {}
         self._listener = ChannelListener(dsn, events.CHANNEL, self._on_notification, self.resync_all,
                                          name="pubsub listener", application_name=APPLICATION_NAME)
 
@@ -76,20 +77,31 @@ class ProcessListener:
         with _registered(self._by_type, (colony_name, executor_type, state)) as inbox:
             yield inbox
 
+    @contextlib.contextmanager
+    def watch_colony(self, colony_name: str, inbox: Inbox) -> Iterator[Inbox]:
+        """Deliver every state change in the colony to ``inbox`` while the block runs."""
+        with _registered(self._by_colony, colony_name, inbox):
+            yield inbox
+
+    def _tables(self) -> tuple[dict, ...]:
+        return self._by_process, self._by_type, self._by_colony
+
     @property
     def watching(self) -> int:
         """How many inboxes are registered (for tests: nothing may leak)."""
-        return sum(len(s) for s in self._by_process.values()) + sum(len(s) for s in self._by_type.values())
+        return sum(len(inboxes) for table in self._tables() for inboxes in table.values())
 
     def dispatch(self, event: ProcessEvent) -> None:
         for inbox in self._by_process.get(event.process_id, ()):
             inbox.deliver(event)
         for inbox in self._by_type.get((event.colony_name, event.executor_type, event.state), ()):
             inbox.deliver(event)
+        for inbox in self._by_colony.get(event.colony_name, ()):
+            inbox.deliver(event)
 
     def resync_all(self) -> None:
-        for inboxes in (*self._by_process.values(), *self._by_type.values()):
-            for inbox in inboxes:
+        for table in self._tables():
+            for inbox in (inbox for inboxes in table.values() for inbox in inboxes):
                 inbox.request_resync()
 
     def _on_notification(self, payload: str) -> None:
@@ -106,8 +118,8 @@ class ProcessListener:
 
 
 @contextlib.contextmanager
-def _registered(table: dict, key: object) -> Iterator[Inbox]:
-    inbox = Inbox()
+def _registered(table: dict, key: object, inbox: Inbox | None = None) -> Iterator[Inbox]:
+    inbox = inbox if inbox is not None else Inbox()
     inboxes = table.setdefault(key, set())
     inboxes.add(inbox)
     try:

@@ -228,6 +228,14 @@ async def colony_of(db: Db, graph_id: str) -> str | None:
     return await db.fetchval(SQL["colony_of"], graph_id)
 
 
+async def member_states(db: Db, graph_id: str) -> dict[str, int]:
+    return {r["process_id"]: r["state"] for r in await db.fetch(SQL["member_states"], graph_id)}
+
+
+async def graph_of_process(db: Db, process_id: str) -> str | None:
+    return await db.fetchval(SQL["graph_of_process"], process_id)
+
+
 async def members(db: Db, graph_ids: Sequence[str]) -> dict[str, list[Member]]:
     """Each graph's processes with their edges (parents in dependency order)."""
     rows = await db.fetch(SQL["member_processes"], list(graph_ids))

@@ -222,6 +222,14 @@ SELECT * FROM graph_summaries WHERE processgraph_id = $1
 -- The colony of graph $1.
 SELECT colony_name FROM processgraphs WHERE processgraph_id = $1
 
+-- name: member_states
+-- The state of each process of graph $1.
+SELECT process_id, state FROM processes WHERE processgraph_id = $1
+
+-- name: graph_of_process
+-- The graph process $1 belongs to ('' for none, NULL for no such process).
+SELECT processgraph_id FROM processes WHERE process_id = $1
+
 -- name: member_processes
 -- The processes of the graphs $1, with their node names.
 SELECT processgraph_id, process_id, coalesce(nullif(spec->>'nodename', ''), funcname) AS nodename, state

@@ -219,6 +219,11 @@ async def set_output(db: Db, process_id: str, executor_id: str, output: list[Any
     return status.endswith(" 1")
 
 
+# Where a page of list_by_state ends: the last process's order key (priority time in ns for
+# waiting processes, start or end time otherwise) and its id.
+PageKey = tuple[int | datetime, str]
+
+
 async def list_by_state(
     db: Db,
     colony_name: str,
@@ -231,14 +236,38 @@ async def list_by_state(
 ) -> list[WireDict]:
     """Up to ``count`` of the colony's processes in ``state``: waiting ones next-to-run first,
     running ones longest-running first, ended ones latest first."""
-    filters = (colony_name, count, executor_type, label, initiator_name)
+    processes, _ = await page_by_state(db, colony_name, state, count, executor_type=executor_type,
+                                       label=label, initiator_name=initiator_name)
+    return processes
+
+
+async def page_by_state(
+    db: Db,
+    colony_name: str,
+    state: int,
+    count: int,
+    *,
+    executor_type: str = "",
+    label: str = "",
+    initiator_name: str = "",
+    after: PageKey | None = None,
+) -> tuple[list[WireDict], PageKey | None]:
+    """A page of ``list_by_state`` that starts after ``after``, and the key the next page starts
+    after (None when this page is the last)."""
+    key, after_id = after if after is not None else (None, "")
+    filters = (colony_name, count, executor_type, label, initiator_name, key, after_id)
     if state == wire.WAITING:
         rows = await db.fetch(SQL["list_waiting"], *filters)
     elif state == wire.RUNNING:
         rows = await db.fetch(SQL["list_running"], *filters)
     else:
         rows = await db.fetch(SQL["list_ended"], *filters, state)
-    return [to_process(r) for r in rows]
+    following = None
+    if rows and len(rows) == count:
+        last = rows[-1]
+        order = {wire.WAITING: "priority_time", wire.RUNNING: "start_time"}.get(state, "end_time")
+        following = (last[order], last["process_id"])
+    return [to_process(r) for r in rows], following
 
 
 async def remove(db: Db, process_id: str) -> bool:

@@ -208,34 +208,39 @@ UPDATE processes p
 
 -- name: list_waiting
 -- Up to $2 waiting processes of colony $1, next to run first; $3 executortype, $4 label and
--- $5 initiator name filter when not ''.
+-- $5 initiator name filter when not ''. A page after the process with priority time $6 and id $7
+-- (the first page: NULL, '').
 SELECT p.*, d.attributes, d.parents, d.children
   FROM processes p
  CROSS JOIN LATERAL process_details(p.process_id) d
  WHERE p.colony_name = $1 AND p.state = state_waiting()
    AND ($3 = '' OR p.executor_type = $3) AND ($4 = '' OR p.label = $4) AND ($5 = '' OR p.initiator_name = $5)
+   AND ($6::bigint IS NULL OR (p.priority_time, p.process_id) > ($6::bigint, $7::text))
  ORDER BY p.priority_time, p.process_id
  LIMIT $2
 
 -- name: list_running
--- Up to $2 running processes of colony $1, longest running first; filters as list_waiting.
+-- Up to $2 running processes of colony $1, longest running first; filters and paging as
+-- list_waiting (a page after start time $6 and id $7).
 SELECT p.*, d.attributes, d.parents, d.children
   FROM processes p
  CROSS JOIN LATERAL process_details(p.process_id) d
  WHERE p.colony_name = $1 AND p.state = state_running()
    AND ($3 = '' OR p.executor_type = $3) AND ($4 = '' OR p.label = $4) AND ($5 = '' OR p.initiator_name = $5)
+   AND ($6::timestamptz IS NULL OR (p.start_time, p.process_id) > ($6::timestamptz, $7::text))
  ORDER BY p.start_time, p.process_id
  LIMIT $2
 
 -- name: list_ended
--- Up to $2 processes of colony $1 that ended in state $6 (success, failed or cancelled), the
--- latest first; filters as list_waiting.
+-- Up to $2 processes of colony $1 that ended in state $8 (success, failed or cancelled), the
+-- latest first; filters and paging as list_waiting (a page before end time $6 and id $7).
 SELECT p.*, d.attributes, d.parents, d.children
   FROM processes p
  CROSS JOIN LATERAL process_details(p.process_id) d
- WHERE p.colony_name = $1 AND p.state = $6 AND p.state >= state_success()
+ WHERE p.colony_name = $1 AND p.state = $8 AND p.state >= state_success()
    AND ($3 = '' OR p.executor_type = $3) AND ($4 = '' OR p.label = $4) AND ($5 = '' OR p.initiator_name = $5)
- ORDER BY p.end_time DESC, p.process_id
+   AND ($6::timestamptz IS NULL OR (p.end_time, p.process_id) < ($6::timestamptz, $7::text))
+ ORDER BY p.end_time DESC, p.process_id DESC
  LIMIT $2
 
 -- name: remove
