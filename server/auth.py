@@ -30,6 +30,11 @@ async def require_colony_owner(db: Db, colony_name: str, signer: str) -> None:
         raise Forbidden("Access denied, not colony owner")
 
 
+async def is_colony_owner(db: Db, colony_name: str, signer: str) -> bool:
+    colony = await colony_store.get(db, colony_name) if colony_name else None
+    return colony is not None and colony.colonyid == signer
+
+
 async def require_member(db: Db, colony_name: str, signer: str, *, approved: bool = True) -> Member:
     """The signer's membership of the colony; an approved one is required unless ``approved=False``."""
     if not colony_name:
