@@ -3,7 +3,7 @@
 
 import { drawGraph } from "./dag.js";
 import {
-  STATE_NAMES, actionButton, between, confirmButton, facts, formatTime, h, json, link, message,
+  STATE_NAMES, actionButton, between, confirmButton, facts, fill, formatTime, h, json, link, message,
   processLink, short, stateBadge, stateName, table,
 } from "./ui.js";
 import { repeat } from "./views.js";
@@ -96,7 +96,7 @@ export function process(session, params, processId) {
     header.replaceChildren(
       h("p", { class: "title" }, h("strong", {}, spec.funcname || "(no function)"), " ", stateBadge(process.state)),
       actions(session, process, refresh, status));
-    body.replaceChildren(
+    fill(body,
       facts([
         ["process", h("code", {}, process.processid)],
         ["workflow", process.processgraphid ? link(`#/workflow/${process.processgraphid}`,
@@ -149,6 +149,16 @@ export function process(session, params, processId) {
   };
 }
 
+/** The workflow's state as its processes' states imply it (the server's follows the same rule). */
+function graphState(states) {
+  const all = Object.values(states);
+  const has = (name) => all.some((state) => stateName(state) === name);
+  if (all.length && all.every((state) => state >= 2)) {
+    return STATE_NAMES.indexOf(has("failed") ? "failed" : has("cancelled") ? "cancelled" : "successful");
+  }
+  return STATE_NAMES.indexOf(has("running") || all.some((state) => state >= 2) ? "running" : "waiting");
+}
+
 function showTally(element, states) {
   const counts = Object.fromEntries(STATE_NAMES.map((name) => [name, 0]));
   for (const state of Object.values(states)) counts[stateName(state)] += 1;
@@ -162,6 +172,7 @@ export function workflow(session, params, graphId) {
   const holder = h("div", { class: "dag-holder" }, h("p", { class: "empty" }, "Loading…"));
   const live = h("span", { class: "live", "data-live": "no" }, "connecting…");
   const tally = h("p", { class: "tally" });
+  const badge = h("span", { "data-field": "graphstate" });
   const states = {};
   let drawing = null;
   let subscription = null;
@@ -176,12 +187,13 @@ export function workflow(session, params, graphId) {
     }
     drawing = drawGraph(graph, states, select);
     showTally(tally, states);
+    fill(badge, stateBadge(graph.state));
     holder.replaceChildren(drawing.element);
     summary.replaceChildren(facts([
       ["workflow", h("code", {}, graph.processgraphid)],
       ["initiator", graph.initiatorname],
       ["submitted", formatTime(graph.submissiontime)],
-      ["state", stateBadge(graph.state)],
+      ["state", badge],
     ]), tally, h("div", { class: "actions" },
       graph.state <= 1 ? confirmButton("Cancel workflow", "Cancel the whole workflow?", async () => {
         try {
@@ -216,6 +228,7 @@ export function workflow(session, params, graphId) {
       else unknown = true;
     }
     showTally(tally, states);
+    fill(badge, stateBadge(graphState(states)));
     // A process the drawing lacks was added by add_child; once every process has ended, the
     // workflow has too (read its final state).
     if (unknown || Object.values(states).every((state) => state >= 2)) scheduleReload();

@@ -29,6 +29,12 @@ function setAttributes(node, attrs) {
   }
 }
 
+/** Replace a node's children (null, undefined and false are left out, arrays flattened). */
+export function fill(node, ...children) {
+  node.replaceChildren();
+  return append(node, children);
+}
+
 /** h("a", {href: "#/x", class: "link"}, "text", child, ...) */
 export function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
