@@ -12,6 +12,7 @@ from server import dashboard, db
 from server.blobs import BlobEndpoint
 from server.config import ServerConfig
 from server.context import Services
+from server.health import add_routes as add_operator_routes
 from server.realtime import ProcessListener, PubSubEndpoint
 from server.replay import ReplayGuard
 from server.rpc import RpcEndpoint
@@ -28,7 +29,8 @@ BLOBS = web.AppKey("blobs", BlobEndpoint)
 
 
 def create_app(config: ServerConfig, dsn: str) -> web.Application:
-    """An app that connects to ``dsn``, migrates it, and serves /api, /health, /pubsub, /blobs."""
+    """An app that connects to ``dsn``, migrates it, and serves /api, /health, /pubsub, /blobs (and
+    /metrics, /healthz, /readyz for operators)."""
     app = web.Application(client_max_size=config.max_body_bytes)
 
     async def lifecycle(app: web.Application):
@@ -56,6 +58,8 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
             replay=replay,
             started_at=wire.format_time(datetime.now(UTC)),
         )
+        services.metrics.watch(pools={"main": pool, "relaxed": relaxed_pool}, sweeper=sweeper,
+                               triggers=triggers)
         app[SERVICES] = services
         app[ENDPOINT] = RpcEndpoint(services)
         app[PUBSUB] = PubSubEndpoint(services, listener)
@@ -102,6 +106,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(release_long_polls)
     app.router.add_get("/health", health)
+    add_operator_routes(app.router, lambda app: app.get(SERVICES))  # /metrics, /healthz, /readyz
     async def api_wrong_method(request: web.Request) -> web.Response:
         return web.json_response(
             wire.error_envelope(405, f"{request.method} /api is not supported, send RPCs with POST /api"),

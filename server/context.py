@@ -10,6 +10,7 @@ import asyncpg
 
 from server.config import ServerConfig
 from server.limits import RequestBodies
+from server.metrics import Metrics
 from server.params import Msg
 from server.replay import ReplayGuard
 from server.scheduler.wakeups import Wakeups
@@ -25,6 +26,8 @@ class Services:
     config: ServerConfig
     replay: ReplayGuard
     started_at: str = ""
+    # This process's Prometheus metrics (its own registry: nothing is shared between apps).
+    metrics: Metrics = field(default_factory=Metrics)
     # Request-body limits of this process and its bookkeeping of body bytes in flight.
     bodies: RequestBodies = field(init=False)
 

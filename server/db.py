@@ -70,6 +70,16 @@ async def migrate(con: asyncpg.Connection) -> list[int]:
     return applied_now
 
 
+async def pending_migrations(con: asyncpg.Connection) -> list[int]:
+    """The versions in ``migrations/`` that this database has not recorded as applied."""
+    try:
+        rows = await con.fetch("SELECT version FROM schema_migrations")
+    except asyncpg.UndefinedTableError:
+        rows = []
+    done = {r["version"] for r in rows}
+    return [m.version for m in load_migrations() if m.version not in done]
+
+
 async def init_connection(con: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await con.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

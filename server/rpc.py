@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from typing import Any
 
 import msgpack
@@ -21,6 +22,7 @@ from server.envelope import decode_message, error_reply, parse_envelope, recover
 from server.errors import Forbidden, Replayed
 from server.handlers import routing_table
 from server.handlers.serverinfo import UNSIGNED
+from server.metrics import CANCELLED, UNKNOWN
 from server.params import Msg
 from server.store import seen_requests
 
@@ -36,20 +38,30 @@ class RpcEndpoint:
         self.handlers: dict[str, Handler] = routing_table()
 
     async def handle(self, request: web.Request) -> web.Response:
-        use_msgpack = request.content_type == wire.MSGPACK_CONTENT_TYPE
+        """Answer one request, and count it (metrics) by its type and status, with its duration.
+        A type that no handler has is counted as ``unknown`` (unsigned clients choose it); a
+        request whose client left before the reply (the handler was cancelled), as ``cancelled``."""
+        started = time.perf_counter()
+        label, status = UNKNOWN, CANCELLED
         try:
-            envelope = await self._read_envelope(request, use_msgpack)
-            payloadtype = envelope["payloadtype"]
-            result = await self.dispatch(envelope)
-            body = wire.reply_envelope(payloadtype, to_wire(result))
-            status = 200
-        except Exception as exc:
-            body, status = error_reply(exc)
-        if use_msgpack:
-            return web.Response(
-                body=msgpack.packb(body), status=status, content_type=wire.MSGPACK_CONTENT_TYPE
-            )
-        return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+            use_msgpack = request.content_type == wire.MSGPACK_CONTENT_TYPE
+            try:
+                envelope = await self._read_envelope(request, use_msgpack)
+                payloadtype = envelope["payloadtype"]
+                if payloadtype in self.handlers:
+                    label = payloadtype
+                result = await self.dispatch(envelope)
+                body = wire.reply_envelope(payloadtype, to_wire(result))
+                status = 200
+            except Exception as exc:
+                body, status = error_reply(exc)
+            if use_msgpack:
+                return web.Response(
+                    body=msgpack.packb(body), status=status, content_type=wire.MSGPACK_CONTENT_TYPE
+                )
+            return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+        finally:
+            self.services.metrics.request(label, status, time.perf_counter() - started)
 
     async def _read_envelope(self, request: web.Request, use_msgpack: bool) -> dict[str, str]:
         async with self.services.bodies.read(request) as raw:  # 413/429/503/408 past the limits

@@ -79,17 +79,24 @@ async def assign_process(call: Call) -> Any:
         memory = parse_memory(call.msg.str("availablemem")) or NO_LIMIT
     except ValueError as exc:
         raise BadRequest(f"Invalid assignprocessmsg: {exc}") from exc
-    return await assign(
-        call.pool,
-        call.services.wakeups,
-        colony_name=colony,
-        executor_id=call.signer,
-        executor_type=lambda: _executor_type(call, colony),
-        timeout=timeout,
-        replay_key=call.replay_key,
-        cpu_limit=cpu,
-        memory_limit=memory,
-    )
+    started = time.perf_counter()
+    try:
+        process = await assign(
+            call.pool,
+            call.services.wakeups,
+            colony_name=colony,
+            executor_id=call.signer,
+            executor_type=lambda: _executor_type(call, colony),
+            timeout=timeout,
+            replay_key=call.replay_key,
+            cpu_limit=cpu,
+            memory_limit=memory,
+        )
+    except NotFound:
+        call.services.metrics.assign_wait("timeout", time.perf_counter() - started)
+        raise
+    call.services.metrics.assign_wait("assigned", time.perf_counter() - started)
+    return process
 
 
 async def _executor_type(call: Call, colony: str) -> str:

@@ -53,9 +53,11 @@ class DeadlineSweeper(LeaderLoop):
         super().__init__(dsn, interval)
         self.replay_retention_s = replay_retention_s
         self._next_expiry = 0.0
+        self.last_sweep_at: float | None = None  # the wall-clock time of the last completed sweep
 
     async def tick(self, con: asyncpg.Connection) -> None:
         result = await sweep(con)
+        self.last_sweep_at = time.time()
         if any(result.values()):
             log.info("deadlines: %s", result)
         if time.monotonic() >= self._next_expiry:

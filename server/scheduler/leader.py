@@ -70,7 +70,10 @@ class LeaderLoop(ABC):
                 continue
             try:
                 await self._lead_or_follow(con)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # InternalClientError: asyncpg's state of a connection cut in the middle of a statement
+            # ("another operation is in progress"); like a lost connection, it is re-opened.
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    asyncpg.InternalClientError) as exc:
                 log.warning("%s lost its database connection: %s", self.name, exc)
                 await self._pause(FOLLOWER_RETRY_S)
             finally:

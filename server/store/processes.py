@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pycolonies import wire
 from pycolonies.codec import WireDict
@@ -285,3 +285,21 @@ async def requeue_for_executor(db: Db, colony_name: str, executor_id: str) -> li
     """Put an executor's RUNNING processes back to WAITING; return their (colony, executortype)."""
     rows = await db.fetch(SQL["requeue_for_executor"], colony_name, executor_id)
     return sorted({(r["colony_name"], r["executor_type"]) for r in rows})
+
+
+class QueueCount(NamedTuple):
+    """One group of ``counts_by_queue``: how many processes of a colony and executor type are in
+    ``state`` (waiting for their parents or not), and the age of the oldest one's submission.
+    Ended processes are counted per colony and state only: executor type '', no age."""
+
+    colony_name: str
+    executor_type: str
+    state: int
+    wait_for_parents: bool
+    count: int
+    oldest_age_s: float | None
+
+
+async def counts_by_queue(db: Db) -> list[QueueCount]:
+    """Process counts by colony, executor type (live ones), state and waiting for parents."""
+    return [QueueCount(*row) for row in await db.fetch(SQL["counts_by_queue"])]

@@ -265,3 +265,20 @@ event AS (
     SELECT notify_process_changed(process_id, state, colony_name, executor_type) FROM requeued)
 SELECT colony_name, executor_type, (SELECT count(*) FROM event) AS events
   FROM requeued
+
+-- name: counts_by_queue
+-- For the metrics scrape, in one statement whose cost follows the live processes, not history:
+-- the waiting and running processes per colony, executor type, state and whether they wait for
+-- parents, with the age in seconds of each group's oldest submission (from processes_by_state);
+-- then the ended ones (successful, failed, cancelled) per colony and state only, executor type ''
+-- (an index-only scan of processes_finished: by type it would read every ended row).
+SELECT colony_name, executor_type, state, wait_for_parents, count(*) AS n,
+       extract(epoch FROM now() - min(submission_time))::float8 AS oldest_age_s
+  FROM processes
+ WHERE state IN (state_waiting(), state_running())
+ GROUP BY colony_name, executor_type, state, wait_for_parents
+UNION ALL
+SELECT colony_name, '', state, false, count(*), NULL
+  FROM processes
+ WHERE state >= state_success()
+ GROUP BY colony_name, state
