@@ -51,8 +51,9 @@ def toy(colony: ColonyEnv) -> Iterator[Callable[[], None]]:
     started: list[tuple[ToyExecutor, asyncio.AbstractEventLoop, threading.Thread]] = []
 
     def start() -> None:
-        config = ExecutorConfig(host=colony.server.host, port=colony.server.port, colonyname=colony.colonyname,
-                                colony_prvkey=colony.colony_prvkey, executortype="toy", heartbeat_interval=0)
+        config = ExecutorConfig(host=colony.server.host, port=colony.server.port,
+                                colonyname=colony.colonyname, colony_prvkey=colony.colony_prvkey,
+                                executortype="toy", heartbeat_interval=0)
         executor = ToyExecutor(config, announce=lambda line: None)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_until_complete, args=(executor.run(),), daemon=True)
@@ -67,8 +68,8 @@ def toy(colony: ColonyEnv) -> Iterator[Callable[[], None]]:
 
 
 def toy_spec(colony: ColonyEnv, funcname: str, *args: Any, nodename: str = "", parents: tuple = ()) -> dict:
-    return {"nodename": nodename, "funcname": funcname, "args": list(args), "maxexectime": -1, "maxretries": 0,
-            "conditions": {"colonyname": colony.colonyname, "executortype": "toy",
+    return {"nodename": nodename, "funcname": funcname, "args": list(args), "maxexectime": -1,
+            "maxretries": 0, "conditions": {"colonyname": colony.colonyname, "executortype": "toy",
                            "dependencies": list(parents)}}
 
 

@@ -21,8 +21,9 @@ def call(colony: ColonyEnv, msg: dict[str, Any], prvkey: str) -> tuple[int, Any]
 
 
 def submit(colony: ColonyEnv, executortype: str | None = None, label: str = "", priority: int = 0) -> str:
+    conditions = {"colonyname": colony.colonyname, "executortype": executortype or colony.executortype}
     spec = {"funcname": "f", "label": label, "priority": priority, "maxexectime": -1,
-            "conditions": {"colonyname": colony.colonyname, "executortype": executortype or colony.executortype}}
+            "conditions": conditions}
     return colony.client.submit_func_spec(spec, colony.user_prvkey).processid
 
 
@@ -76,7 +77,8 @@ def test_overview_counts_by_type_and_state_and_names_the_oldest_waiting(colony: 
 
 def test_overview_is_for_members_only(colony: ColonyEnv) -> None:
     for key in (colony.colony_prvkey, crypto.generate_private_key()):
-        status, reply = call(colony, {"msgtype": "getcolonyoverviewmsg", "colonyname": colony.colonyname}, key)
+        msg = {"msgtype": "getcolonyoverviewmsg", "colonyname": colony.colonyname}
+        status, reply = call(colony, msg, key)
         assert status == 403 and "not a member" in reply["message"]
 
 
