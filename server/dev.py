@@ -309,6 +309,8 @@ def _banner(supervisor: Supervisor, host: str, port: int, concurrency: int, crea
         echo("  executor  none (--no-executor)")
     echo(f"  colony    {devmode.COLONY} with user {devmode.USER}: "
          + (f"created {', '.join(created)}" if created else "reused"))
+    echo(f"  dashboard http://{_url_host(host)}:{port}/ (sign in with colony {devmode.COLONY} and the "
+         "key in COLONIES_PRVKEY below)")
     echo("")
     echo(f"For the CLI and the SDK, export these (or: source {shown(paths.env_file)}):")
     for line in lines:

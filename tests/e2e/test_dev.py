@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -158,6 +159,10 @@ def test_dev_runs_a_function_stops_cleanly_and_resumes(tmp_path: Path, start_dev
     for name in ("env", "server.prvkey", "colony.prvkey", "user.prvkey", "executor.prvkey"):
         assert (data_dir / name).stat().st_mode & 0o077 == 0, f"{name} must be private to its owner"
     assert (data_dir / "executor.prvkey").read_text().strip() not in first.stdout
+    assert f"dashboard http://{HOST}:{port}/" in first.stdout
+    with urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=30) as page:
+        assert "js/app.js" in page.read().decode()
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
 
     user_prvkey = env["COLONIES_PRVKEY"]
     with Colonies(env["COLONIES_SERVER_HOST"], int(env["COLONIES_SERVER_PORT"]), timeout=30) as sdk:
