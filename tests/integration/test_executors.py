@@ -362,9 +362,17 @@ def test_get_list_and_get_by_id(colony: ColonyEnv) -> None:
 def test_get_and_get_by_id_require_membership(colony: ColonyEnv) -> None:
     for prvkey in (colony.colony_prvkey, colony.server_prvkey, crypto.generate_private_key()):
         refused(lambda k=prvkey: colony.client.get_executor("dev", "executor-1", k), 403)
-        refused(lambda k=prvkey: colony.client.list_executors("dev", k), 403)
         status, _ = get_by_id(colony, crypto.derive_id(colony.executor_prvkey), prvkey)
         assert status == 403
+    for prvkey in (colony.server_prvkey, crypto.generate_private_key()):
+        refused(lambda k=prvkey: colony.client.list_executors("dev", k), 403)
+
+
+def test_the_colony_owner_lists_its_executors(colony: ColonyEnv) -> None:
+    """Unlike the reference: the owner approves and rejects them, so it may see them (the dashboard)."""
+    names = [e["executorname"] for e in colony.client.list_executors("dev", colony.colony_prvkey)]
+    assert names == [e["executorname"] for e in colony.client.list_executors("dev", colony.user_prvkey)]
+    assert "executor-1" in names
 
 
 def test_lastheardfromtime_is_set_by_assign(colony: ColonyEnv) -> None:

@@ -9,6 +9,7 @@ import {
 import { repeat } from "./views.js";
 
 const LOG_BATCH = 500;
+const MAX_LOG_LINES = 5000; // the page keeps the latest lines of a long log
 const ATTRIBUTE_TYPES = { 1: "in", 2: "out", 3: "err", 4: "env" };
 
 function section(title, ...children) {
@@ -32,6 +33,7 @@ function logTail(session, processId) {
         seen.add(key);
         lines.append(h("span", { class: "log-line" }, entry.message.endsWith("\n") ? entry.message
           : `${entry.message}\n`));
+        if (lines.childElementCount > MAX_LOG_LINES) lines.firstElementChild.remove();
         since = Math.max(since, entry.timestamp - 1000);
       }
       if (entries.length < LOG_BATCH) return;
@@ -89,8 +91,13 @@ export function process(session, params, processId) {
   const logs = logTail(session, processId);
   const logBox = h("div", {}, h("h3", {}, "Logs"), logs.element);
   let ended = false;
+  let shown = "";
   const refresh = async () => {
     const process = await session.api.call({ msgtype: "getprocessmsg", processid: processId });
+    // Drawn again only when it changed, so an armed button or an open spec stays as it is.
+    const seen = JSON.stringify(process);
+    if (seen === shown) return process;
+    shown = seen;
     const spec = process.spec || {};
     const conditions = spec.conditions || {};
     header.replaceChildren(

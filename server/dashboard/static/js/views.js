@@ -69,7 +69,7 @@ export function overview(session) {
       h("h3", {}, "By executor type"),
       table(["executor type", ...STATE_NAMES, "oldest waiting"], data.executortypes.map((entry) => [
         link(`#/processes?state=0&executortype=${encodeURIComponent(entry.executortype)}`, entry.executortype),
-        ...counts(entry).map((node) => node),
+        ...counts(entry),
         entry.oldestwaitingtime ? ago(entry.oldestwaitingtime) : "",
       ]), "No processes yet."),
       h("h3", {}, "Throughput"),
@@ -108,7 +108,7 @@ function stateTabs(path, params, current) {
   return h("nav", { class: "tabs" }, STATE_NAMES.map((name, state) => {
     const values = Object.fromEntries(params);
     return h("a", {
-      href: `#/${path}?${new URLSearchParams({ ...values, state: String(state), after: "" })}`,
+      href: `#/${path}?${new URLSearchParams({ ...values, state: String(state), after: "", previous: "" })}`,
       class: state === current ? "active" : "",
     }, name);
   }));
