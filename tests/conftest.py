@@ -24,7 +24,9 @@ from server import db
 from server.embedded import EmbeddedPostgres
 from server.testing import ServerThread
 
-TEMPLATE_DB = "colonies_test_template"
+# One template per pytest-xdist worker, so workers sharing a COLONIES_DB_URL server never drop
+# each other's.
+TEMPLATE_DB = f"colonies_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def _with_database(dsn: str, database: str) -> str:
@@ -47,6 +49,20 @@ async def _migrate(dsn: str) -> None:
         await db.migrate(con)
     finally:
         await con.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """For pytest-xdist's ``--dist loadgroup`` (as ``.ci/run`` runs the suite): a file's tests stay
+    on one worker, so its module fixtures are set up once, and every test that needs the one
+    single-node Slurm, or podman's image store, runs on the same worker."""
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            group = "slurm"
+        elif item.get_closest_marker("podman"):
+            group = "podman"
+        else:
+            group = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

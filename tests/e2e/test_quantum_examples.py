@@ -88,6 +88,7 @@ def test_the_cross_platform_workflow_with_a_container(colony: Colony) -> None:
     assert "result: 111 p=0.98 on aer_simulator" in lines, lines
 
 
+@pytest.mark.slurm
 def test_the_cross_platform_workflow_with_slurm(colony: Colony) -> None:
     require_slurm()
     env = colony.colony
