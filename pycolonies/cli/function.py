@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pycolonies import wire
 from pycolonies.cli.common import (
     CliError,
     JsonOption,
@@ -21,9 +22,11 @@ from pycolonies.cli.common import (
     session,
     shorten,
 )
+from pycolonies.cli.log import follow_log
 from pycolonies.cli.progress import DEFAULT_TIMEOUT, safe_table, submitted_process
+from pycolonies.client import Colonies
 from pycolonies.functions import func_spec
-from pycolonies.models import FieldError, FuncSpec, Function
+from pycolonies.models import FieldError, FuncSpec, Function, Process
 
 app = typer.Typer(no_args_is_help=True, help="List, submit and run functions.")
 
@@ -31,6 +34,30 @@ WaitOption = Annotated[bool, typer.Option(
     "--wait/--no-wait", help="Wait for the process to end and print its output (default: print its id)")]
 TimeoutOption = Annotated[float, typer.Option(
     min=0.1, help="With --wait: give up after this many seconds (exit 4; the process is left as it is)")]
+OutOption = Annotated[bool, typer.Option(
+    "--out", help="With --wait or --follow: print the output values space-joined, not as JSON")]
+FollowOption = Annotated[bool, typer.Option(
+    "--follow", help="Print the process's log as it runs, until it ends (exit 1 if it fails)")]
+
+
+def _check_result_options(*, wait: bool, out: bool, follow: bool) -> None:
+    """Before anything is submitted: --out prints a result, so something must wait for it."""
+    if out and not (wait or follow):
+        raise CliError("--out needs --wait or --follow")
+    if wait and follow:
+        raise CliError("give --wait or --follow, not both (--follow waits too)")
+
+
+def _after_submit(client: Colonies, process: Process, prvkey: str, colonyname: str, *, wait: bool,
+                  timeout: float, as_json: bool, out: bool, follow: bool) -> None:
+    def follow_logs() -> None:
+        try:
+            follow_log(client, colonyname, process.processid, None, wire.MAX_LOG_COUNT, 0, prvkey)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    submitted_process(client, process, prvkey, wait=wait, timeout=timeout, as_json=as_json, out=out,
+                      follow_logs=follow_logs if follow else None)
 
 
 # -- JSON input (shared with process, workflow and run) ----------------------------------------------
@@ -157,10 +184,14 @@ def function_submit(
     spec_file: Annotated[Path, typer.Option("--spec", help="A function spec (JSON object)")],
     wait: WaitOption = False,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    out: OutOption = False,
+    follow: FollowOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Submit a function spec from a JSON file (its empty conditions.colonyname becomes
-    COLONIES_COLONY_NAME); print the process id, or with --wait its output."""
+    COLONIES_COLONY_NAME); print the process id, with --wait its output, or with --follow its log
+    as it runs."""
+    _check_result_options(wait=wait, out=out, follow=follow)
     with session() as (settings, client):
         data = load_json(spec_file, "spec file")
         if isinstance(data, list):
@@ -168,7 +199,8 @@ def function_submit(
         spec = spec_from_json(data, settings.colony(), str(spec_file))
         prvkey = settings.key()
         process = client.submit_func_spec(spec, prvkey)
-        submitted_process(client, process, prvkey, wait=wait, timeout=timeout, as_json=as_json)
+        _after_submit(client, process, prvkey, spec.conditions.colonyname, wait=wait, timeout=timeout,
+                      as_json=as_json, out=out, follow=follow)
 
 
 @app.command("exec")
@@ -191,9 +223,13 @@ def function_exec(
         help="A Python source file defining the function, shipped for code-running executors")] = None,
     wait: WaitOption = False,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    out: OutOption = False,
+    follow: FollowOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Submit a function call built from flags; print the process id, or with --wait its output."""
+    """Submit a function call built from flags; print the process id, with --wait its output, or
+    with --follow its log as it runs."""
+    _check_result_options(wait=wait, out=out, follow=follow)
     with session() as (settings, client):
         source = _read_code(code) if code is not None else None
         spec = func_spec(func=func, args=parse_args(args), colonyname=settings.colony(),
@@ -204,7 +240,8 @@ def function_exec(
         spec.env.update(_env_entries(env))
         prvkey = settings.key()
         process = client.submit_func_spec(spec, prvkey)
-        submitted_process(client, process, prvkey, wait=wait, timeout=timeout, as_json=as_json)
+        _after_submit(client, process, prvkey, settings.colony(), wait=wait, timeout=timeout,
+                      as_json=as_json, out=out, follow=follow)
 
 
 def _read_code(path: Path) -> str:

@@ -88,7 +88,8 @@ def log_get(
         colonyname, key = settings.colony(colony), settings.key()
         if follow:
             try:
-                _follow(client, colonyname, processid, executor, min(count, wire.MAX_LOG_COUNT), since, key)
+                follow_log(client, colonyname, processid, executor, min(count, wire.MAX_LOG_COUNT), since,
+                           key)
             except KeyboardInterrupt:
                 raise typer.Exit(130) from None
             return
@@ -106,8 +107,8 @@ def log_get(
         _write(logs)
 
 
-def _follow(client: Colonies, colonyname: str, processid: str | None, executor: str | None,
-            page_size: int, since: int, key: str) -> None:
+def follow_log(client: Colonies, colonyname: str, processid: str | None, executor: str | None,
+               page_size: int, since: int, key: str) -> None:
     """Print messages as they arrive; for a process, stop once it has ended and all is printed."""
     last = since
     while True:

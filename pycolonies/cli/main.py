@@ -27,6 +27,7 @@ from pycolonies.cli import (
     executor,
     fs,
     function,
+    generator,
     log,
     plugins,
     process,
@@ -79,6 +80,7 @@ app.add_typer(process.app, name="process")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(log.app, name="log")
 app.add_typer(cron.app, name="cron")
+app.add_typer(generator.app, name="generator")
 app.add_typer(attribute.app, name="attribute")
 app.add_typer(fs.app, name="fs")
 app.command("run")(run.run_interactive)

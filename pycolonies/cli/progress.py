@@ -13,6 +13,7 @@ cancelled (with its first error on stderr), 4 (``EXIT_TIMEOUT``) still unfinishe
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -243,13 +244,22 @@ def _errors_summary(process: Process) -> str:
     return text
 
 
-def process_result(process: Process, as_json: bool) -> None:
-    """Print the ended process's output (or, ``as_json``, the whole process) on stdout; raise
-    ``CliError`` (exit 1) unless it succeeded."""
+def plain_output(values: list[object]) -> str:
+    """The output values space-joined, as the reference's ``--out`` prints them (strings as they
+    are, anything else as JSON)."""
+    return " ".join(value if isinstance(value, str) else json.dumps(value) for value in values)
+
+
+def process_result(process: Process, as_json: bool, *, out: bool = False, quiet: bool = False) -> None:
+    """Print the ended process's output (or, ``as_json``, the whole process; with ``out`` the
+    values space-joined; with ``quiet`` nothing) on stdout; raise ``CliError`` (exit 1) unless it
+    succeeded."""
     if as_json:
         print_json(process)
     if process.state == wire.SUCCESS:
-        if not as_json:
+        if out:
+            typer.echo(plain_output(process.output))
+        elif not as_json and not quiet:
             print_json(process.output)
         return
     name = process.spec.nodename or process.spec.funcname
@@ -300,9 +310,15 @@ def follow(watch: Callable[[], T], what: str) -> T:
 
 
 def submitted_process(client: Colonies, process: Process, prvkey: str, *, wait: bool, timeout: float,
-                      as_json: bool) -> None:
+                      as_json: bool, out: bool = False,
+                      follow_logs: Callable[[], None] | None = None) -> None:
     """After a submit: print the id (or, ``as_json``, the process) at once, or wait and print the
-    result (exit codes as the module says)."""
+    result (exit codes as the module says). ``out`` prints the output values space-joined;
+    ``follow_logs`` prints the process's log as it runs, until it ends, instead of a display."""
+    if follow_logs is not None:
+        follow_logs()
+        process_result(client.get_process(process.processid, prvkey), as_json, out=out, quiet=True)
+        return
     if not wait:
         if as_json:
             print_json(process)
@@ -310,7 +326,7 @@ def submitted_process(client: Colonies, process: Process, prvkey: str, *, wait: 
             typer.echo(process.processid)
         return
     ended = follow(lambda: watch_process(client, process, prvkey, timeout), f"process {process.processid}")
-    process_result(ended, as_json)
+    process_result(ended, as_json, out=out)
 
 
 def submitted_workflow(client: Colonies, graph: ProcessGraph, prvkey: str, *, wait: bool, timeout: float,

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pycolonies import crypto, func_spec
+from pycolonies import crypto, func_spec, wire
 from pycolonies.cli.main import app
 from pycolonies.models import Process
 from server.embedded import free_port
 from server.testing import ServerThread
 from tests.conftest import ColonyEnv
+from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 CLI_TIMEOUT = 60.0
@@ -343,6 +344,40 @@ def test_cron_commands(colony: ColonyEnv, tmp_path: Path) -> None:
 
     ok(env, "cron", "remove", "--cronid", cronid)
     fails(run(env, "cron", "get", "--cronid", cronid), EXIT_REFUSED, "not found")
+
+
+# -- generator --------------------------------------------------------------------------------------
+
+
+def test_generator_commands(colony: ColonyEnv, tmp_path: Path) -> None:
+    env = colony_env(colony)
+    empty = run(env, "generator", "ls")
+    assert empty.returncode == 0 and empty.stdout == "" and "No generators found" in empty.stderr
+
+    spec = tmp_path / "wf.json"
+    spec.write_text(json.dumps([{"nodename": "count", "funcname": "count",
+                                 "conditions": {"executortype": colony.executortype}}]))
+    generatorid = field(ok(env, "generator", "add", "--name", "batches", "--spec", str(spec),
+                           "--trigger", "2", "--timeout", "-1"), "GeneratorId")
+    table = ok(env, "generator", "ls")
+    assert headers(table) == ["GENERATORID", "NAME", "INITIATOR"]
+    assert re.search(rf"{generatorid}\s*│ batches\s*│ alice", table), table
+    rows = details(ok(env, "generator", "get", "--generatorid", generatorid))
+    assert rows["Name"] == "batches" and rows["Trigger"] == "2" and rows["Colony"] == "dev"
+
+    # Two packed args submit the workflow once, its root getting both as args.
+    ok(env, "generator", "pack", "--generatorid", generatorid, "--arg", "first")
+    assert as_json(env, "generator", "get", "--generatorid", generatorid)["queuesize"] == 1
+    ok(env, "generator", "pack", "--generatorid", generatorid, "--arg", "second")
+    waiting = wait_until(lambda: colony.client.list_processes("dev", 100, wire.WAITING, colony.user_prvkey),
+                         30, "the generator's workflow")
+    assert [p["spec"]["args"] for p in waiting] == [["first", "second"]]
+
+    fails(run(env, "generator", "add", "--name", "bad", "--spec", str(spec), "--trigger", "0"),
+          EXIT_REFUSED, "--trigger must be at least 1")
+    fails(run(env, "generator", "get", "--generatorid", "nonsense"), EXIT_REFUSED, "64 lower-case hex")
+    ok(env, "generator", "remove", "--generatorid", generatorid)
+    fails(run(env, "generator", "get", "--generatorid", generatorid), EXIT_REFUSED, "")
 
 
 # -- server -----------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def by_flag(files: Files) -> dict[str, str]:
         "--processid": WELL_FORMED_ID, "--processgraphid": WELL_FORMED_ID, "--cronid": WELL_FORMED_ID,
         "--attributeid": WELL_FORMED_ID, "--functionid": WELL_FORMED_ID, "--spec": str(files.workflow),
         "--file": str(files.spec), "--label": "/x", "--dir": str(files.spec.parent / "dir"),
-        "--snapshotname": "s",
+        "--snapshotname": "s", "--generatorid": WELL_FORMED_ID, "--trigger": "2", "--arg": "a",
     }
 
 

@@ -27,6 +27,7 @@ CLI_TIMEOUT = 60.0
 GEN = "def gen(n):\n    return n, n + 1\n"
 ADD = "def add(*nums):\n    return sum(nums)\n"
 DIVIDE = "def divide(a, b):\n    return a / b\n"
+TALK = "def talk(n):\n    for i in range(n):\n        print(f'step {i}', flush=True)\n    return 'done', n\n"
 
 
 def env_for(colony: ColonyEnv, **overrides: str) -> dict[str, str]:
@@ -185,6 +186,25 @@ def test_functions_run_and_wait(colony: ColonyEnv, python_executor: RunningExecu
     spec = write_json(tmp_path / "spec.json", {k: v for k, v in coded("divide", DIVIDE, 9, 3).items()
                                                if k != "nodename"})
     assert json.loads(ok(run(colony, "function", "submit", "--spec", spec, "--wait"))) == [3.0]
+    assert ok(run(colony, "function", "submit", "--spec", spec, "--wait", "--out")) == "3.0\n"
+
+    # --follow prints the log as it runs, then (--out) the output values space-joined.
+    talk = tmp_path / "talk.py"
+    talk.write_text(TALK)
+    followed = ok(run(colony, "function", "exec", "--func", "talk", "--code", str(talk),
+                      "--executortype", PYTHON, "--args", "3", "--follow", "--out"))
+    assert followed.splitlines() == ["step 0", "step 1", "step 2", "done 3"]
+    followed_failure = run(colony, "function", "exec", "--func", "divide", "--code", str(code),
+                           "--executortype", PYTHON, "--args", "1", "--args", "0", "--follow")
+    assert followed_failure.returncode == 1
+    assert_clean_failure(followed_failure, "failed: ZeroDivisionError: division by zero")
+    before = len(colony.client.list_processes(colony.colonyname, 100, wire.SUCCESS, colony.user_prvkey))
+    needs_wait = run(colony, "function", "exec", "--func", "talk", "--executortype", PYTHON, "--out")
+    assert needs_wait.returncode != 0 and "--out needs --wait or --follow" in needs_wait.stderr
+    both = run(colony, "function", "exec", "--func", "talk", "--executortype", PYTHON, "--wait", "--follow")
+    assert both.returncode != 0 and "not both" in both.stderr
+    waiting = colony.client.list_processes(colony.colonyname, 100, wire.WAITING, colony.user_prvkey)
+    assert waiting == [] and before  # refused before anything was submitted
 
     unserved = run(colony, "function", "exec", "--func", "divide", "--executortype", "nobody", "--wait",
                    "--timeout", "0.5")
