@@ -117,27 +117,32 @@ def _env(env: Any) -> dict[str, str]:
 
 def parse_memory(text: Any, where: str) -> int | None:
     """Bytes of a Kubernetes-style quantity (``"1Gi"``, ``"512Mi"``, ``"1G"``, ``"1048576"``);
-    None for an empty one."""
+    None for an empty or zero one (servers write an unset size as ``"0Mi"``)."""
     if text in ("", None, 0):
         return None
     match = _QUANTITY.match(str(text))
     if not match or match.group(2) not in _MEMORY_UNITS:
         raise JobFailed(f"{where} must be a memory size such as '512Mi' or '1Gi', not {text!r}")
     size = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
+    if size == 0:
+        return None
     if size < 6 * 2**20:
         raise JobFailed(f"{where} of {text!r} is too small: a container needs at least 6Mi")
     return size
 
 
 def parse_cpus(text: Any, where: str) -> float | None:
-    """Cores of a Kubernetes-style CPU quantity (``"500m"`` is 0.5, ``"2"`` is 2); None for an empty one."""
+    """Cores of a Kubernetes-style CPU quantity (``"500m"`` is 0.5, ``"2"`` is 2); None for an empty or
+    zero one (servers write an unset cpu as ``"0m"``)."""
     if text in ("", None, 0):
         return None
     match = _QUANTITY.match(str(text))
     if not match or match.group(2) not in ("", "m"):
         raise JobFailed(f"{where} must be a CPU quantity such as '500m' or '2', not {text!r}")
     cpus = float(match.group(1)) / (1000 if match.group(2) == "m" else 1)
-    if cpus <= 0:
+    if cpus == 0:
+        return None
+    if cpus < 0:
         raise JobFailed(f"{where} must be more than zero, not {text!r}")
     return cpus
 

@@ -39,7 +39,7 @@ def generator_add(
     spec: Annotated[Path, typer.Option(help="Workflow file: a JSON array of function specs")],
     trigger: Annotated[int, typer.Option(help="Submit the workflow once this many args are packed")],
     timeout: Annotated[int, typer.Option(
-        help="Also submit, with what is packed, this many seconds after the first pack (0 or -1: never)")] = -1,
+        help="Also submit what is packed this many seconds after the first pack (0 or -1: never)")] = -1,
     colony: GeneratorColonyOption = None,
 ) -> None:
     """Add a generator (COLONIES_PRVKEY): each time --trigger args have been packed, the workflow

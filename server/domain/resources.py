@@ -1,8 +1,10 @@
-"""Parsing resource quantities: CPU in millicores ("500m", "2") and memory in bytes ("8Gi", "512MB")."""
+"""Resource quantities: CPU in millicores ("500m", "2"), memory in bytes ("8Gi", "512MB"), and how
+stored conditions read back (as the reference writes unset ones)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _CPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m?)\s*$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
@@ -40,3 +42,26 @@ def parse_memory(text: str) -> int:
     if not match or unit not in _MEMORY_UNITS:
         raise ValueError(f"invalid memory quantity {text!r} (use e.g. '512Mi', '8Gi' or '1GB')")
     return int(float(match.group(1)) * _MEMORY_UNITS[unit])
+
+
+UNSET_CPU = "0m"
+UNSET_SIZE = "0Mi"
+
+
+def reference_conditions(conditions: dict[str, Any]) -> dict[str, Any]:
+    """Stored conditions as the reference server returns them: an unset cpu is ``"0m"``, an unset
+    mem, storage or gpu.mem ``"0Mi"``, and no executor names is ``null``. Set values are kept as
+    the client wrote them."""
+    out = dict(conditions)
+    if not out.get("cpu"):
+        out["cpu"] = UNSET_CPU
+    for name in ("mem", "storage"):
+        if not out.get(name):
+            out[name] = UNSET_SIZE
+    gpu = dict(out.get("gpu") or {})
+    if not gpu.get("mem"):
+        gpu["mem"] = UNSET_SIZE
+    out["gpu"] = gpu
+    if not out.get("executornames"):
+        out["executornames"] = None
+    return out

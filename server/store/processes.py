@@ -11,6 +11,7 @@ from pycolonies.codec import WireDict
 from pycolonies.crypto import sha3_hex
 from pycolonies.models import Attribute, FuncSpec
 from server.domain.priority import priority_time
+from server.domain.resources import reference_conditions
 from server.store import Executor as Db
 from server.store import queries, seen_requests
 from server.store.rows import to_process
@@ -30,6 +31,7 @@ def stored_spec(spec: FuncSpec) -> tuple[dict[str, Any], dict[str, str]]:
     """The spec as the processes table keeps it, and its env: env lives in ENV attributes and
     is merged back when the process is read."""
     stored = spec.to_wire()
+    stored["conditions"] = reference_conditions(stored["conditions"])
     env = stored.pop("env", None) or {}
     stored["env"] = {}
     return stored, env

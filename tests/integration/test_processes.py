@@ -499,3 +499,28 @@ def test_maxwaittime_sets_waitdeadline(colony: ColonyEnv) -> None:
     delta = process.waitdeadline - process.submissiontime
     assert timedelta(seconds=59) <= delta <= timedelta(seconds=61)
     assert submit(colony, maxwaittime=-1).waitdeadline is None
+
+
+def test_unset_resources_read_back_as_the_reference_writes_them(colony: ColonyEnv) -> None:
+    """What pycolonies sends (empty quantities, executornames null) reads back as the reference
+    server returns it: "0m", "0Mi", null; set values stay as they were written."""
+    url = f"http://{colony.server.host}:{colony.server.port}"
+    conditions = {"colonyname": colony.colonyname, "executornames": None, "executortype": colony.executortype,
+                  "dependencies": [], "nodes": 0, "cpu": "", "processes": 0, "processespernode": 0, "mem": "",
+                  "storage": "", "gpu": {"name": "", "mem": "", "count": 0, "nodecount": 0}, "walltime": 0}
+    spec = {"funcname": "f", "maxexectime": -1, "conditions": conditions}
+    status, unset = rawrpc.call(url, {"msgtype": "submitfuncspecmsg", "spec": spec}, colony.user_prvkey)
+    assert status == 200
+    for read in (unset, rawrpc.call(url, {"msgtype": "getprocessmsg", "processid": unset["processid"]},
+                                    colony.user_prvkey)[1]):
+        got = read["spec"]["conditions"]
+        assert (got["cpu"], got["mem"], got["storage"], got["gpu"]["mem"]) == ("0m", "0Mi", "0Mi", "0Mi")
+        assert got["executornames"] is None
+    given = {**conditions, "cpu": "500m", "mem": "1Gi", "executornames": ["executor-1"]}
+    _, kept = rawrpc.call(url, {"msgtype": "submitfuncspecmsg", "spec": {**spec, "conditions": given}},
+                          colony.user_prvkey)
+    assert (kept["spec"]["conditions"]["cpu"], kept["spec"]["conditions"]["mem"]) == ("500m", "1Gi")
+    assert kept["spec"]["conditions"]["executornames"] == ["executor-1"]
+    # The SDK still reads them as unset.
+    read_back = colony.client.get_process(unset["processid"], colony.user_prvkey)
+    assert read_back.spec.conditions.executornames in (None, [])

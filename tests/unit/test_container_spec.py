@@ -69,6 +69,14 @@ def test_quantities() -> None:
     assert parse_cpus("1000m", "c") == 1.0 and parse_cpus("2", "c") == 2.0 and parse_cpus("", "c") is None
 
 
+def test_zero_quantities_are_unset_as_servers_write_them() -> None:
+    """A reference server (and ours) returns an unset cpu as "0m" and an unset size as "0Mi"."""
+    assert parse_cpus("0m", "c") is None and parse_cpus("0", "c") is None
+    assert parse_memory("0Mi", "m") is None and parse_memory("0", "m") is None
+    with pytest.raises(JobFailed, match="too small"):
+        parse_memory("1Mi", "m")
+
+
 def test_the_output(tmp_path: Path) -> None:
     file = tmp_path / "output.json"
     assert command_output(file, ["a", "b", ""]) == ["a", "b"]
