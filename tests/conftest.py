@@ -51,6 +51,7 @@ async def _migrate(dsn: str) -> None:
         await con.close()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """For pytest-xdist's ``--dist loadgroup`` (as ``.ci/run`` runs the suite): a file's tests stay
     on one worker, so its module fixtures are set up once, and every test that needs the one

@@ -38,7 +38,8 @@ def server_env(server: ServerThread, **overrides: str | None) -> dict[str, str]:
     """The environment without any COLONIES_* variable, pointing at ``server``; an override of
     None leaves that variable out."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLONIES_")}
-    env.update(PYTHONUNBUFFERED="1", COLONIES_SERVER_HOST=server.host,
+    # wide tables, so no id folds (a pipe has no terminal width: rich would take 80)
+    env.update(PYTHONUNBUFFERED="1", COLUMNS="250", COLONIES_SERVER_HOST=server.host,
                COLONIES_SERVER_PORT=str(server.port), COLONIES_TLS="false",
                COLONIES_SERVER_PRVKEY=server.server_prvkey)
     for name, value in overrides.items():
