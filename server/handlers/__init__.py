@@ -14,6 +14,7 @@ from server.handlers import (
     graphs,
     logs,
     overview,
+    pause,
     processes,
     serverinfo,
     users,
@@ -23,7 +24,7 @@ from server.handlers import (
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
-                   attributes, files, serverinfo, overview):
+                   attributes, files, serverinfo, overview, pause):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")
