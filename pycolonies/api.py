@@ -40,6 +40,11 @@ def _assigned(reply: Any) -> Process | None:
     return Process.from_wire(process) if process else None
 
 
+def _is_paused(reply: Any) -> bool:
+    """``getpausestatusmsg``'s reply ``{"colonyname", "ispaused"}``."""
+    return bool(reply.get("ispaused")) if isinstance(reply, dict) else False
+
+
 def children_specs(funcspecs: list[FuncSpec | JSONDict], nodenames: list[str] | None) -> list[JSONDict]:
     """The wire specs of ``add_children``: each with its nodename (``nodenames[i]``, else its own)."""
     if nodenames is not None and len(nodenames) != len(funcspecs):
@@ -280,6 +285,19 @@ class ColoniesApi(ABC):
 
     def cancel_process(self, processid: str, prvkey: str) -> JSONDict:
         return self._invoke({"msgtype": "cancelprocessmsg", "processid": processid}, prvkey, _raw)
+
+    def pause_assignments(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Pause the colony's assignments (colony key): assign calls then wait (or, trying once,
+        find nothing) until :meth:`resume_assignments`."""
+        return self._invoke({"msgtype": "pauseassignmentsmsg", "colonyname": colonyname}, prvkey, _raw)
+
+    def resume_assignments(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Resume the colony's assignments (colony key); waiting assign calls go on at once."""
+        return self._invoke({"msgtype": "resumeassignmentsmsg", "colonyname": colonyname}, prvkey, _raw)
+
+    def get_pause_status(self, colonyname: str, prvkey: str) -> bool:
+        """Whether the colony's assignments are paused (a member's key, or the colony key)."""
+        return self._invoke({"msgtype": "getpausestatusmsg", "colonyname": colonyname}, prvkey, _is_paused)
 
     # -- attributes and logs --------------------------------------------------------------------
 
