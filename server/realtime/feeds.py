@@ -52,6 +52,7 @@ SUBSCRIBE_CHANNEL = "subscribechannelmsg"
 PAYLOADTYPES = (SUBSCRIBE_PROCESS, SUBSCRIBE_PROCESSES, SUBSCRIBE_GRAPH, SUBSCRIBE_CHANNEL)
 _STATES = "0 (WAITING), 1 (RUNNING), 2 (SUCCESS), 3 (FAILED) or 4 (CANCELLED)"
 DEFAULT_CHANNEL_TIMEOUT_S = 30.0  # the reference's, for a channel subscription without a timeout
+MAX_FRAME_PAYLOAD = 2 * 1024 * 1024  # base64 payload characters per channel frame
 
 Push = Callable[[Any], Awaitable[None]]
 
@@ -342,6 +343,21 @@ class ChannelFeed:
 
     async def _push_new(self, entries: list[WireDict], push: Push) -> None:
         new = [entry for entry in entries if entry["sequence"] not in self._sent]
-        if new:
-            self._sent.update(entry["sequence"] for entry in new)
-            await push(new)
+        self._sent.update(entry["sequence"] for entry in new)
+        for frame in _frames(new):
+            await push(frame)
+
+
+def _frames(entries: list[WireDict]) -> Iterator[list[WireDict]]:
+    """``entries`` in frames of at most ``MAX_FRAME_PAYLOAD`` base64 payload characters (at least
+    one entry each), which clients' websockets take (aiohttp's default limit is 4 MiB)."""
+    frame: list[WireDict] = []
+    size = 0
+    for entry in entries:
+        if frame and size + len(entry["payload"]) > MAX_FRAME_PAYLOAD:
+            yield frame
+            frame, size = [], 0
+        frame.append(entry)
+        size += len(entry["payload"])
+    if frame:
+        yield frame

@@ -14,6 +14,7 @@ from pycolonies import AsyncColonies, Colonies, crypto, wire
 from pycolonies.errors import AccessDeniedError, ColoniesServerError, NotFoundError
 from pycolonies.models import Process
 from server.handlers import channels as channel_handlers
+from server.realtime import feeds
 from server.testing import ServerThread
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
@@ -319,3 +320,19 @@ def test_sync_follow_channel(colony: ColonyEnv, server: ServerThread) -> None:
         colony.client.fail(process.processid, ["done"], colony.executor_prvkey)
         join()  # the process ended: the follow ends
     assert [entry["payload"] for entry in got] == [b"one", b"two"]
+
+
+def test_a_large_backlog_comes_in_frames_clients_take(
+    colony: ColonyEnv, server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feeds, "MAX_FRAME_PAYLOAD", 10)
+    process = running(colony)
+    for sequence in range(1, 6):
+        colony.client.channel_append(process.processid, "chat", sequence, "abcd", colony.user_prvkey)
+    ws = connect(server)
+    with ws:
+        send(ws, subscribe_channel(process.processid, timeout=600), colony.user_prvkey)
+        frames = [receive(ws) for _ in range(5)]
+    # "YWJjZA==" is 8 characters: one entry per frame
+    sequences = [[e["sequence"] for e in frame["payload"]] for frame in frames if frame]
+    assert sequences == [[1], [2], [3], [4], [5]]
