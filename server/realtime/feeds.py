@@ -236,10 +236,10 @@ class GraphFeed:
     _inbox: Inbox = field(default_factory=Inbox)
     _stack: ExitStack = field(default_factory=ExitStack)
 
-    @contextmanager
     def farewell(self) -> Any:
         return None
 
+    @contextmanager
     def watch(self, listener: ProcessListener) -> Iterator[Inbox]:
         # The colony is known only once check() has read the graph; check() registers the inbox
         # for it before it reads the states, so no change falls between the two.
