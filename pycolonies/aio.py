@@ -121,6 +121,20 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
             async for process in pushes:
                 yield process
 
+    async def follow_channel(self, processid: str, name: str, prvkey: str, afterseq: int = 0,
+                             timeout: float = 30) -> AsyncIterator[JSONDict]:
+        """Yield the entries of channel ``name`` of a process after sequence ``afterseq`` (those
+        already there first), each as it is appended, for ``timeout`` seconds or until the process
+        ends; entries as :meth:`channel_read` returns them."""
+        message = pubsub.channel_message(processid, name, afterseq, timeout)
+        pushes = self._pushes([message], timeout, prvkey, pubsub.decode_entries)
+        async with contextlib.aclosing(pushes):
+            async for entries in pushes:
+                if not entries:
+                    return
+                for entry in entries:
+                    yield entry
+
     async def add_children(self, processgraphid: str, parentprocessid: str, childprocessid: str,
                            funcspecs: list[FuncSpec | JSONDict], nodenames: list[str] | None, insert: bool,
                            prvkey: str) -> list[JSONDict]:
@@ -143,9 +157,11 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
         status, content_type, data = await self._post(body, headers, rpc.http_timeout(msg, self.timeout))
         return parse(rpc.decode_reply(data, content_type, status, self._where))
 
-    async def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str) -> AsyncIterator[Process]:
-        """Send the subscription frames on one websocket and yield every pushed process until the
-        server closes it (or ``timeout`` plus a grace has passed)."""
+    async def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str,
+                      decode: Callable[[str, str], Any] = pubsub.decode_push) -> AsyncIterator[Any]:
+        """Send the subscription frames on one websocket and yield every pushed process (or what
+        ``decode`` makes of a frame) until the server closes it (or ``timeout`` plus a grace has
+        passed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + pubsub.read_timeout(timeout, self.timeout)
         try:
@@ -155,7 +171,7 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
                 while True:
                     frame = await ws.receive(timeout=max(deadline - loop.time(), 0.001))
                     if frame.type is aiohttp.WSMsgType.TEXT:
-                        yield pubsub.decode_push(frame.data, self._where)
+                        yield decode(frame.data, self._where)
                     elif frame.type is aiohttp.WSMsgType.ERROR:
                         raise self._unreachable(frame.data)
                     elif frame.type is not aiohttp.WSMsgType.BINARY:  # closed

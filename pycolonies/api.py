@@ -12,6 +12,7 @@ unless an optional argument follows it.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from abc import ABC, abstractmethod
@@ -38,6 +39,27 @@ def _assigned(reply: Any) -> Process | None:
     """``closeassignmsg``'s reply: the next process, or None."""
     process = reply.get("process") if isinstance(reply, dict) else None
     return Process.from_wire(process) if process else None
+
+
+def _is_paused(reply: Any) -> bool:
+    """``getpausestatusmsg``'s reply ``{"colonyname", "ispaused"}``."""
+    return bool(reply.get("ispaused")) if isinstance(reply, dict) else False
+
+
+def channel_payload(payload: bytes | str) -> str:
+    """A channel payload on the wire: base64 (as Go encodes a []byte); a str is UTF-8 first."""
+    data = payload.encode() if isinstance(payload, str) else bytes(payload)
+    return base64.b64encode(data).decode("ascii")
+
+
+def channel_entries(reply: Any) -> list[JSONDict]:
+    """Channel entries with their payloads decoded to bytes (a base64 string or a byte list)."""
+    entries = []
+    for entry in _as_list(reply):
+        payload = entry.get("payload")
+        data = base64.b64decode(payload) if isinstance(payload, str) else bytes(payload or [])
+        entries.append({**entry, "payload": data})
+    return entries
 
 
 def children_specs(funcspecs: list[FuncSpec | JSONDict], nodenames: list[str] | None) -> list[JSONDict]:
@@ -281,6 +303,19 @@ class ColoniesApi(ABC):
     def cancel_process(self, processid: str, prvkey: str) -> JSONDict:
         return self._invoke({"msgtype": "cancelprocessmsg", "processid": processid}, prvkey, _raw)
 
+    def pause_assignments(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Pause the colony's assignments (colony key): assign calls then wait (or, trying once,
+        find nothing) until :meth:`resume_assignments`."""
+        return self._invoke({"msgtype": "pauseassignmentsmsg", "colonyname": colonyname}, prvkey, _raw)
+
+    def resume_assignments(self, colonyname: str, prvkey: str) -> JSONDict:
+        """Resume the colony's assignments (colony key); waiting assign calls go on at once."""
+        return self._invoke({"msgtype": "resumeassignmentsmsg", "colonyname": colonyname}, prvkey, _raw)
+
+    def get_pause_status(self, colonyname: str, prvkey: str) -> bool:
+        """Whether the colony's assignments are paused (a member's key, or the colony key)."""
+        return self._invoke({"msgtype": "getpausestatusmsg", "colonyname": colonyname}, prvkey, _is_paused)
+
     # -- attributes and logs --------------------------------------------------------------------
 
     def add_attribute(self, processid: str, key: str, value: str, prvkey: str) -> JSONDict:
@@ -325,6 +360,26 @@ class ColoniesApi(ABC):
         msg = {"msgtype": "searchlogsmsg", "colonyname": colonyname, "text": text, "days": days,
                "count": count}
         return self._invoke(msg, prvkey, _as_list)
+
+    # -- channels (per-process message logs) ----------------------------------------------------
+
+    def channel_append(self, processid: str, name: str, sequence: int, payload: bytes | str, prvkey: str,
+                       inreplyto: int = 0, payloadtype: str = "") -> JSONDict:
+        """Append an entry to channel ``name`` of a process (its submitter or assigned executor).
+        ``sequence`` (> 0) is the client's, one sequence space per channel: repeating an append
+        exactly is a harmless retry, another entry with a taken sequence is refused (409).
+        A str payload is sent as UTF-8; ``payloadtype`` is "", "data", "end" or "error"."""
+        msg = {"msgtype": "channelappendmsg", "processid": processid, "name": name, "sequence": sequence,
+               "inreplyto": inreplyto, "payload": channel_payload(payload), "payloadtype": payloadtype}
+        return self._invoke(msg, prvkey, _raw)
+
+    def channel_read(self, processid: str, name: str, afterseq: int, limit: int, prvkey: str
+                     ) -> list[JSONDict]:
+        """Up to ``limit`` (0: all) entries of the channel after sequence ``afterseq``, in sequence
+        order, each ``{"sequence", "inreplyto", "timestamp", "senderid", "payload": bytes, "type"}``."""
+        msg = {"msgtype": "channelreadmsg", "processid": processid, "name": name, "afterseq": afterseq,
+               "limit": limit}
+        return self._invoke(msg, prvkey, channel_entries)
 
     # -- workflows (process graphs) -------------------------------------------------------------
 

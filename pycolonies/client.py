@@ -108,6 +108,19 @@ class Colonies(HttpClientBase):
         yield from self._pushes([pubsub.processes_message(colonyname, executortype, state, timeout)],
                                 timeout, prvkey)
 
+    def follow_channel(self, processid: str, name: str, prvkey: str, afterseq: int = 0,
+                       timeout: float = 30) -> Iterator[JSONDict]:
+        """Yield the entries of channel ``name`` of a process after sequence ``afterseq`` (those
+        already there first), each as it is appended, for ``timeout`` seconds or until the process
+        ends; entries as :meth:`channel_read` returns them. As with :meth:`subscribe_processes`,
+        do not spend more than about 30 s on one entry."""
+        message = pubsub.channel_message(processid, name, afterseq, timeout)
+        with contextlib.closing(self._pushes([message], timeout, prvkey, pubsub.decode_entries)) as pushes:
+            for entries in pushes:
+                if not entries:
+                    return
+                yield from entries
+
     def add_children(self, processgraphid: str, parentprocessid: str, childprocessid: str,
                      funcspecs: list[FuncSpec | JSONDict], nodenames: list[str] | None, insert: bool,
                      prvkey: str) -> list[JSONDict]:
@@ -377,9 +390,11 @@ class Colonies(HttpClientBase):
         status, content_type, data = self._post(body, headers, rpc.http_timeout(msg, self.timeout))
         return parse(rpc.decode_reply(data, content_type, status, self._where))
 
-    def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str) -> Iterator[Process]:
-        """Send the subscription frames on one websocket and yield every pushed process until the
-        server closes it (or ``timeout`` plus a grace has passed)."""
+    def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str,
+                decode: Callable[[str, str], Any] = pubsub.decode_push) -> Iterator[Any]:
+        """Send the subscription frames on one websocket and yield every pushed process (or what
+        ``decode`` makes of a frame) until the server closes it (or ``timeout`` plus a grace has
+        passed)."""
         deadline = time.monotonic() + pubsub.read_timeout(timeout, self.timeout)
         try:
             ws = WebSocket.connect(self.pubsub_url, self.timeout)
@@ -390,7 +405,7 @@ class Colonies(HttpClientBase):
                 for msg in messages:
                     ws.send_text(json.dumps(rpc.request_envelope(msg, prvkey)))
                 while (text := ws.receive_text(deadline - time.monotonic())) is not None:
-                    yield pubsub.decode_push(text, self._where)
+                    yield decode(text, self._where)
             except TimeoutError:
                 return
             except OSError as exc:

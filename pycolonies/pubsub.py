@@ -3,7 +3,9 @@
 ``wait`` sends three ``subscribeprocessmsg`` frames on one websocket (states SUCCESS, FAILED and
 CANCELLED) and returns on the first process the server pushes; the server closes the socket after
 ``timeout`` seconds. ``subscribe_processes`` sends one ``subscribeprocessesmsg`` frame and yields
-every pushed process until the server closes the socket.
+every pushed process until the server closes the socket. ``follow_channel`` sends one
+``subscribechannelmsg`` frame and yields the entries of every pushed batch until an empty batch
+(the server's end) or the socket closes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pycolonies import rpc, wire
+from pycolonies.api import channel_entries
 from pycolonies.errors import ColoniesConnectionError, ColoniesTimeout
 from pycolonies.models import Process
 
@@ -56,6 +59,17 @@ def processes_message(colonyname: str, executortype: str, state: int, timeout: f
         "state": state,
         "timeout": timeout,
     }
+
+
+def channel_message(processid: str, name: str, afterseq: int, timeout: float) -> dict[str, Any]:
+    return {"msgtype": "subscribechannelmsg", "processid": processid, "name": name, "afterseq": afterseq,
+            "timeout": timeout}
+
+
+def decode_entries(text: str | bytes, where: str) -> list[dict[str, Any]]:
+    """The channel entries of a pushed frame (payloads as bytes); ``[]`` ends the subscription."""
+    body = text.encode() if isinstance(text, str) else text
+    return channel_entries(rpc.decode_reply(body, rpc.JSON_CONTENT_TYPE, 200, where))
 
 
 def decode_push(text: str | bytes, where: str) -> Process:

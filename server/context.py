@@ -48,3 +48,19 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Any]]
+
+
+def replies_as(payloadtype: str) -> Callable[[Handler], Handler]:
+    """Mark a handler whose reply envelope carries ``payloadtype`` instead of the request's (the
+    reference answers ``getpausestatusmsg`` with ``pausestatusreplymsg``)."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.reply_type = payloadtype  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def reply_type(handler: Handler | None, payloadtype: str) -> str:
+    """The payloadtype of the reply envelope to a request of ``payloadtype``."""
+    return getattr(handler, "reply_type", payloadtype)

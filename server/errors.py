@@ -23,6 +23,12 @@ class NotFound(RpcError):
     status = 404
 
 
+class Conflict(RpcError):
+    """The request contradicts what is already stored (e.g. a channel sequence that is taken)."""
+
+    status = 409
+
+
 class RequestTimeout(RpcError):
     status = 408
 

@@ -32,10 +32,14 @@ class ChannelListener:
         *,
         name: str,
         application_name: str | None = None,
+        also: dict[str, Callable[[str], None]] | None = None,
     ) -> None:
+        """Listen on ``channel`` (its notifications go to ``on_notification``) and on each
+        channel of ``also`` (to its own callback), on the one connection."""
         self.dsn = dsn
         self.channel = channel
         self.on_notification = on_notification
+        self.callbacks = {channel: on_notification, **(also or {})}
         self.on_listening = on_listening
         self.name = name
         self.application_name = application_name
@@ -54,8 +58,8 @@ class ChannelListener:
             await stop_task(self._task)
             self._task = None
 
-    def _notified(self, _con: object, _pid: int, _channel: str, payload: str) -> None:
-        self.on_notification(payload)
+    def _notified(self, _con: object, _pid: int, channel: str, payload: str) -> None:
+        self.callbacks[channel](payload)
 
     async def _listen_forever(self) -> None:
         while not self._stopping.is_set():
@@ -76,7 +80,8 @@ class ChannelListener:
         lost = asyncio.Event()
         con.add_termination_listener(lambda _con: lost.set())
         try:
-            await con.add_listener(self.channel, self._notified)
+            for channel in self.callbacks:
+                await con.add_listener(channel, self._notified)
             self.listening.set()
             log.info("%s listening", self.name)
             self.on_listening()  # anything announced while nobody was listening

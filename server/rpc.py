@@ -17,7 +17,7 @@ from aiohttp import web
 
 from pycolonies import wire
 from pycolonies.codec import to_wire
-from server.context import Call, Handler, Services
+from server.context import Call, Handler, Services, reply_type
 from server.envelope import decode_message, error_reply, parse_envelope, recover_signer
 from server.errors import Forbidden, Replayed
 from server.handlers import routing_table
@@ -51,7 +51,8 @@ class RpcEndpoint:
                 if payloadtype in self.handlers:
                     label = payloadtype
                 result = await self.dispatch(envelope)
-                body = wire.reply_envelope(payloadtype, to_wire(result))
+                body = wire.reply_envelope(reply_type(self.handlers.get(payloadtype), payloadtype),
+                                           to_wire(result))
                 status = 200
             except Exception as exc:
                 body, status = error_reply(exc)

@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - an older typer, on click
 from pycolonies import crypto
 from pycolonies.cli import (
     attribute,
+    channel,
     colony,
     cron,
     executor,
@@ -83,6 +84,7 @@ app.add_typer(cron.app, name="cron")
 app.add_typer(generator.app, name="generator")
 app.add_typer(attribute.app, name="attribute")
 app.add_typer(fs.app, name="fs")
+app.add_typer(channel.app, name="channel")
 app.command("run")(run.run_interactive)
 
 

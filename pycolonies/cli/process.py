@@ -1,5 +1,5 @@
 """``colonies process``: inspect and manage processes (ps, psw, pss, psf, psc, get, remove, removeall,
-cancel, assign, close, fail)."""
+cancel, assign, close, fail), and pause or resume the colony's assignments (pause, resume, status)."""
 
 from __future__ import annotations
 
@@ -289,3 +289,37 @@ def process_fail(
     with session() as (settings, client):
         client.fail(processid, errors or ["No errors specified"], settings.key())
         info(f"Process {processid} closed as failed")
+
+
+# -- the colony's assignments ---------------------------------------------------------------------
+
+PauseColonyOption = Annotated[str | None, typer.Option(
+    "--colony", "--colonyname", help="Colony name (default COLONIES_COLONY_NAME)")]
+
+
+@app.command("pause")
+def process_pause(colony: PauseColonyOption = None) -> None:
+    """Pause the colony's process assignments (COLONIES_COLONY_PRVKEY): executors asking for work
+    wait until they are resumed."""
+    with session() as (settings, client):
+        colonyname = settings.colony(colony)
+        client.pause_assignments(colonyname, settings.colony_key())
+        info(f"Colony process assignments are PAUSED in colony {colonyname}")
+
+
+@app.command("resume")
+def process_resume(colony: PauseColonyOption = None) -> None:
+    """Resume the colony's process assignments (COLONIES_COLONY_PRVKEY); waiting executors get
+    work at once."""
+    with session() as (settings, client):
+        colonyname = settings.colony(colony)
+        client.resume_assignments(colonyname, settings.colony_key())
+        info(f"Colony process assignments are ACTIVE in colony {colonyname}")
+
+
+@app.command("status")
+def process_status(colony: PauseColonyOption = None) -> None:
+    """Whether the colony's process assignments are paused (COLONIES_PRVKEY)."""
+    with session() as (settings, client):
+        paused = client.get_pause_status(settings.colony(colony), settings.key())
+        typer.echo(f"Colony process assignments are {'PAUSED' if paused else 'ACTIVE'}")

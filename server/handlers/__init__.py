@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.context import Handler
 from server.handlers import (
     attributes,
+    channels,
     colonies,
     crons,
     executors,
@@ -14,6 +15,7 @@ from server.handlers import (
     graphs,
     logs,
     overview,
+    pause,
     processes,
     serverinfo,
     users,
@@ -23,7 +25,8 @@ from server.handlers import (
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
-                   attributes, files, serverinfo, overview):
+                   attributes, files, serverinfo, overview, pause,
+                   channels):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")

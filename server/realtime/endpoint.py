@@ -156,6 +156,9 @@ class _Socket:
                 except TimeoutError:
                     if not window.expired():
                         raise
+                    farewell = feed.farewell()
+                    if farewell is not None:
+                        await push(farewell)
             self.close_soon()
         except Exception as exc:
             await self._fail(exc)
@@ -172,7 +175,7 @@ class _Socket:
         data = decode_message(envelope["payload"], payloadtype)
         return feeds.feed_for(self.services.pool, signer, Msg(payloadtype, data))
 
-    async def _push(self, payloadtype: str, message: WireDict) -> None:
+    async def _push(self, payloadtype: str, message: WireDict | list[WireDict]) -> None:
         await self._send(wire.reply_envelope(payloadtype, to_wire(message)))
 
     async def _fail(self, exc: Exception) -> None:

@@ -8,6 +8,11 @@
   every process of one workflow, first all of them (``{"processgraphid", "states": {id: state}}``),
   then each change as it happens, in the same shape with only the changed processes. Members of
   the graph's colony only. Built from the events alone, so a busy graph costs no reads.
+* ``subscribechannelmsg {processid, name, afterseq, timeout}``: the entries of one process
+  channel after ``afterseq``, first those already there (one frame, if any), then each new one as
+  it is appended on any replica; each frame is a JSON list of entries. When the process ends (its
+  channels are dropped) or ``timeout`` (0: 30 s) passes, a final ``[]`` frame, then the socket
+  closes. Only the process's submitter or assigned executor, members of its colony, may follow.
 
 A feed registers its inbox before it looks at the database, so no transition is lost between the
 look and the first event. Each push is the process freshly read from the database; a snapshot
@@ -31,19 +36,25 @@ from pycolonies import wire
 from pycolonies.codec import FieldError, WireDict, coerce
 from server import auth
 from server.errors import BadRequest, NotFound
+from server.handlers.channels import MAX_CHANNEL_ENTRIES, open_channel
 from server.params import Msg, require_id
 from server.realtime.listener import Inbox, ProcessListener
-from server.store import graphs
+from server.store import channels, graphs
 from server.store import processes as store
+from server.store.channels import EntryEvent
+from server.store.events import ProcessEvent
 from server.store.rows import to_process
 
 SUBSCRIBE_PROCESS = "subscribeprocessmsg"
 SUBSCRIBE_PROCESSES = "subscribeprocessesmsg"
 SUBSCRIBE_GRAPH = "subscribeprocessgraphmsg"
-PAYLOADTYPES = (SUBSCRIBE_PROCESS, SUBSCRIBE_PROCESSES, SUBSCRIBE_GRAPH)
+SUBSCRIBE_CHANNEL = "subscribechannelmsg"
+PAYLOADTYPES = (SUBSCRIBE_PROCESS, SUBSCRIBE_PROCESSES, SUBSCRIBE_GRAPH, SUBSCRIBE_CHANNEL)
 _STATES = "0 (WAITING), 1 (RUNNING), 2 (SUCCESS), 3 (FAILED) or 4 (CANCELLED)"
+DEFAULT_CHANNEL_TIMEOUT_S = 30.0  # the reference's, for a channel subscription without a timeout
+MAX_FRAME_PAYLOAD = 2 * 1024 * 1024  # base64 payload characters per channel frame
 
-Push = Callable[[WireDict], Awaitable[None]]
+Push = Callable[[Any], Awaitable[None]]
 
 
 class Feed(Protocol):
@@ -59,13 +70,23 @@ class Feed(Protocol):
         ...
 
     async def follow(self, inbox: Inbox, push: Push) -> None:
-        """Push every matching transition until cancelled."""
+        """Push every matching transition until cancelled (or return when nothing more can come)."""
+        ...
+
+    def farewell(self) -> Any:
+        """What to push when the timeout ends the subscription (None: nothing)."""
         ...
 
 
 def feed_for(pool: asyncpg.Pool, signer: str, msg: Msg) -> Feed:
     """The feed a decoded subscription message asks for; BadRequest names a bad field."""
     timeout = _timeout(msg)
+    if msg.payloadtype == SUBSCRIBE_CHANNEL:
+        after = msg.int("afterseq")
+        if after < 0:
+            raise BadRequest(f"Invalid {SUBSCRIBE_CHANNEL}: afterseq must not be negative, got {after}")
+        return ChannelFeed(pool, signer, timeout if timeout > 0 else DEFAULT_CHANNEL_TIMEOUT_S,
+                           msg.str("processid"), msg.str("name"), after)
     if msg.payloadtype == SUBSCRIBE_GRAPH:
         return GraphFeed(pool, signer, timeout, require_id(msg.str("processgraphid"), "processgraphid"))
     state = _state(msg)
@@ -125,6 +146,9 @@ class ProcessFeed:
     _sent: _Sent = field(default_factory=_Sent)
     reply_type: str = SUBSCRIBE_PROCESS
 
+    def farewell(self) -> Any:
+        return None
+
     def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
         return listener.watch_process(self.process_id)
 
@@ -169,6 +193,9 @@ class TypeFeed:
     _sent: _Sent = field(default_factory=_Sent)
     reply_type: str = SUBSCRIBE_PROCESS
 
+    def farewell(self) -> Any:
+        return None
+
     def watch(self, listener: ProcessListener) -> AbstractContextManager[Inbox]:
         return listener.watch_type(self.colony_name, self.executor_type, self.state)
 
@@ -192,6 +219,7 @@ class TypeFeed:
                     await push(process)
 
 
+_OPEN = (wire.WAITING, wire.RUNNING)
 OUTSIDERS_REMEMBERED = 10_000  # processes of the colony known not to be in the graph
 
 
@@ -207,6 +235,9 @@ class GraphFeed:
     _listener: ProcessListener | None = None
     _inbox: Inbox = field(default_factory=Inbox)
     _stack: ExitStack = field(default_factory=ExitStack)
+
+    def farewell(self) -> Any:
+        return None
 
     @contextmanager
     def watch(self, listener: ProcessListener) -> Iterator[Inbox]:
@@ -257,3 +288,76 @@ class GraphFeed:
         if len(self._outsiders) > OUTSIDERS_REMEMBERED:
             self._outsiders.popitem(last=False)
         return False
+
+
+@dataclass
+class ChannelFeed:
+    pool: asyncpg.Pool
+    signer: str
+    timeout: float
+    process_id: str
+    name: str
+    after: int
+    reply_type: str = SUBSCRIBE_CHANNEL
+    _sent: set[int] = field(default_factory=set)
+    _inbox: Inbox = field(default_factory=Inbox)
+
+    @contextmanager
+    def watch(self, listener: ProcessListener) -> Iterator[Inbox]:
+        # Its appends and its process's state changes (an ended process drops its channels).
+        with listener.watch_channel(self.process_id, self.name, self._inbox), \
+                listener.watch_process(self.process_id, self._inbox):
+            yield self._inbox
+
+    def farewell(self) -> Any:
+        return []  # the end of the subscription, for the clients
+
+    async def check(self, push: Push) -> None:
+        await open_channel(self.pool, self.signer, SUBSCRIBE_CHANNEL, self.process_id, self.name,
+                           "subscribe to channel")
+        await self._push_new(await self._read_all(), push)
+
+    async def follow(self, inbox: Inbox, push: Push) -> None:
+        while True:
+            events, resync = await inbox.take()
+            ended = any(isinstance(event, ProcessEvent) and event.state not in _OPEN for event in events)
+            if resync:
+                ended = ended or await self._has_ended()
+                entries = await self._read_all()
+            else:
+                sequences = [event.sequence for event in events if isinstance(event, EntryEvent)
+                             and event.sequence > self.after and event.sequence not in self._sent]
+                entries = (await channels.read_sequences(self.pool, self.process_id, self.name, sequences)
+                           if sequences else [])
+            await self._push_new(entries, push)
+            if ended:
+                await push([])
+                return
+
+    async def _read_all(self) -> list[WireDict]:
+        return await channels.read(self.pool, self.process_id, self.name, self.after, MAX_CHANNEL_ENTRIES)
+
+    async def _has_ended(self) -> bool:
+        row = await store.get_row(self.pool, self.process_id)
+        return row is None or row["state"] not in _OPEN
+
+    async def _push_new(self, entries: list[WireDict], push: Push) -> None:
+        new = [entry for entry in entries if entry["sequence"] not in self._sent]
+        self._sent.update(entry["sequence"] for entry in new)
+        for frame in _frames(new):
+            await push(frame)
+
+
+def _frames(entries: list[WireDict]) -> Iterator[list[WireDict]]:
+    """``entries`` in frames of at most ``MAX_FRAME_PAYLOAD`` base64 payload characters (at least
+    one entry each), which clients' websockets take (aiohttp's default limit is 4 MiB)."""
+    frame: list[WireDict] = []
+    size = 0
+    for entry in entries:
+        if frame and size + len(entry["payload"]) > MAX_FRAME_PAYLOAD:
+            yield frame
+            frame, size = [], 0
+        frame.append(entry)
+        size += len(entry["payload"])
+    if frame:
+        yield frame

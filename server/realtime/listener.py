@@ -1,9 +1,11 @@
-"""This replica's process state-change feed: one LISTEN connection, dispatched in memory.
+"""This replica's process state-change and channel-entry feed: one LISTEN connection,
+dispatched in memory.
 
-The store announces every transition on ``events.CHANNEL`` (see ``server/store/events.py``). A
-``ChannelListener`` keeps one connection listening and hands each event to the inboxes that watch
-its process id or its (colony, executortype, state). Notifications sent while the connection was
-down are lost, so after every reconnection each inbox is told to re-check the database.
+The store announces every transition on ``events.CHANNEL`` (see ``server/store/events.py``) and
+every channel append on ``channels.CHANNEL``. A ``ChannelListener`` keeps one connection listening
+to both and hands each event to the inboxes that watch its process id, its (colony, executortype,
+state) or its (process, channel). Notifications sent while the connection was down are lost, so
+after every reconnection each inbox is told to re-check the database.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from server.listening import ChannelListener
-from server.store import events
+from server.store import channels, events
+from server.store.channels import EntryEvent
 from server.store.events import ProcessEvent
 
 log = logging.getLogger(__name__)
@@ -24,17 +27,18 @@ APPLICATION_NAME = "colonies-pubsub-listener"
 MAX_PENDING = 1000  # events an inbox holds before it drops them and asks for a re-check instead
 
 TypeKey = tuple[str, str, int]  # (colony, executortype, state)
+Event = ProcessEvent | EntryEvent
 
 
 @dataclass(eq=False)
 class Inbox:
     """Events for one subscription, taken in batches; ``resync`` means "events may have been lost"."""
 
-    _events: list[ProcessEvent] = field(default_factory=list)
+    _events: list[Event] = field(default_factory=list)
     _resync: bool = False
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def deliver(self, event: ProcessEvent) -> None:
+    def deliver(self, event: Event) -> None:
         if len(self._events) >= MAX_PENDING:
             self._events.clear()
             self._resync = True
@@ -46,7 +50,7 @@ class Inbox:
         self._resync = True
         self._ready.set()
 
-    async def take(self) -> tuple[list[ProcessEvent], bool]:
+    async def take(self) -> tuple[list[Event], bool]:
         """Wait for news; return the pending events and whether a re-check is needed."""
         await self._ready.wait()
         self._ready.clear()
@@ -62,13 +66,22 @@ class ProcessListener:
         self._by_process: dict[str, set[Inbox]] = {}
         self._by_type: dict[TypeKey, set[Inbox]] = {}
         self._by_colony: dict[str, set[Inbox]] = {}
+        self._by_channel: dict[tuple[str, str], set[Inbox]] = {}
         self._listener = ChannelListener(dsn, events.CHANNEL, self._on_notification, self.resync_all,
-                                         name="pubsub listener", application_name=APPLICATION_NAME)
+                                         name="pubsub listener", application_name=APPLICATION_NAME,
+                                         also={channels.CHANNEL: self._on_entry})
 
     @contextlib.contextmanager
-    def watch_process(self, process_id: str) -> Iterator[Inbox]:
-        """An inbox receiving every state change of one process while the block runs."""
-        with _registered(self._by_process, process_id) as inbox:
+    def watch_process(self, process_id: str, inbox: Inbox | None = None) -> Iterator[Inbox]:
+        """An inbox (``inbox`` or a new one) receiving every state change of one process while the
+        block runs."""
+        with _registered(self._by_process, process_id, inbox) as watching:
+            yield watching
+
+    @contextlib.contextmanager
+    def watch_channel(self, process_id: str, channel: str, inbox: Inbox) -> Iterator[Inbox]:
+        """Deliver every entry appended to channel ``channel`` of the process to ``inbox``."""
+        with _registered(self._by_channel, (process_id, channel), inbox):
             yield inbox
 
     @contextlib.contextmanager
@@ -84,7 +97,7 @@ class ProcessListener:
             yield inbox
 
     def _tables(self) -> tuple[dict, ...]:
-        return self._by_process, self._by_type, self._by_colony
+        return self._by_process, self._by_type, self._by_colony, self._by_channel
 
     @property
     def watching(self) -> int:
@@ -103,6 +116,12 @@ class ProcessListener:
         for table in self._tables():
             for inbox in (inbox for inboxes in table.values() for inbox in inboxes):
                 inbox.request_resync()
+
+    def _on_entry(self, payload: str) -> None:
+        event = channels.parse_event(payload)
+        if event is not None:
+            for inbox in self._by_channel.get((event.process_id, event.channel), ()):
+                inbox.deliver(event)
 
     def _on_notification(self, payload: str) -> None:
         event = events.parse(payload)

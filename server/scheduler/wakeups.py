@@ -11,6 +11,9 @@ ready work remains hands the wake-up on to the next waiter that has not looked s
 eligible waiter gets its chance (the reference wakes one waiter and stops there). A waiter
 registers *before* it looks, and looks again if a notification arrived during its look, so no
 wake-up is lost.
+
+A notification for the topic of a whole colony (an empty executortype, sent when the colony's
+paused assignments are resumed) wakes every waiter of every queue of that colony.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from server.listening import ChannelListener
-from server.store.wakeups import CHANNEL, topic
+from server.store.wakeups import CHANNEL, colony_of_topic, topic
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,12 @@ class Wakeups:
         return queue.generation if queue is not None else 0
 
     def wake(self, key: str) -> None:
-        """A new generation of ready work: wake the longest-waiting idle waiter."""
+        """A new generation of ready work: wake the longest-waiting idle waiter (for a colony's
+        topic: every waiter of the colony)."""
+        colony = colony_of_topic(key)
+        if colony is not None:
+            self.wake_colony(colony)
+            return
         queue = self._queues.get(key)
         if queue is None:
             return
@@ -105,6 +113,15 @@ class Wakeups:
                 waiter.event.set()
                 return True
         return False
+
+    def wake_colony(self, colony_name: str) -> None:
+        """Wake every waiter of the colony, whatever its executortype (its assignments resumed)."""
+        prefix = topic(colony_name, "")
+        for key, queue in self._queues.items():
+            if key.startswith(prefix):
+                queue.generation += 1
+                for waiter in queue.waiters:
+                    waiter.event.set()
 
     def wake_all(self) -> None:
         """Wake every waiter (after reconnecting, when notifications may have been missed)."""

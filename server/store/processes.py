@@ -19,6 +19,15 @@ from server.store.rows import to_process
 SQL = queries.load("processes")
 
 
+class Assignment(NamedTuple):
+    """What one assign attempt found: the process taken (or None), whether ready processes of the
+    executor's type remain, and whether the colony's assignments are paused."""
+
+    process: WireDict | None
+    ready_left: bool
+    paused: bool
+
+
 def new_id() -> str:
     return sha3_hex(str(uuid.uuid4()))
 
@@ -161,15 +170,16 @@ async def assign_next(
     cpu_limit: int,
     memory_limit: int,
     replay_key: str | None = None,
-) -> tuple[WireDict | None, bool]:
+) -> Assignment:
     """Atomically take the highest-priority ready process that the approved executor
-    ``executor_id`` may run (and stamp its liveness); None if there is none, or if the signer is
-    not an approved executor of the colony. ``replay_key`` records the request (first attempt).
-    Also says whether ready processes of its type remain (ones it may not run, or locked ones)."""
+    ``executor_id`` may run (and stamp its liveness); None if there is none, if the signer is
+    not an approved executor of the colony, or if the colony's assignments are paused.
+    ``replay_key`` records the request (first attempt). Also says whether ready processes of its
+    type remain (ones it may not run, or locked ones)."""
     row = await db.fetchrow(SQL["assign_next"], colony_name, executor_id, cpu_limit, memory_limit, replay_key)
     seen_requests.check_recorded(row, replay_key)
     process = to_process(row) if row["process_id"] is not None else None
-    return process, bool(row["ready_left"])
+    return Assignment(process, bool(row["ready_left"]), bool(row["paused"]))
 
 
 async def get_row(db: Db, process_id: str) -> Any:

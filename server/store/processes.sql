@@ -46,12 +46,14 @@ SELECT name FROM colony_member($1, $2)
 -- Take the highest-priority ready process that the approved executor $2 of colony $1 may run
 -- (its type, its name or location when the process names them, within cpu $3 and memory $4),
 -- stamp the executor's liveness, and say whether ready processes of its type remain (ones it may
--- not run, or locked ones). $5 is the replay key.
+-- not run, or locked ones) and whether the colony's assignments are paused (then nothing is
+-- taken). $5 is the replay key.
 WITH recorded AS (  -- the replay record of this request ($5; NULL: not recorded)
     INSERT INTO seen_requests (signature) SELECT $5::text WHERE $5::text IS NOT NULL
     ON CONFLICT DO NOTHING
     RETURNING 1),
 fresh AS (SELECT $5::text IS NULL OR EXISTS (SELECT 1 FROM recorded) AS ok),
+paused AS (SELECT coalesce((SELECT assignments_paused FROM colonies WHERE name = $1), false) AS yes),
 me AS (
     SELECT name, executor_type, location_name FROM executors
      WHERE colony_name = $1 AND executor_id = $2 AND state = executor_approved()
@@ -70,7 +72,7 @@ candidate AS (
             OR p.executor_names = '{*}')
        AND (p.location_name = '' OR lower(p.location_name) = lower(me.location_name))
        AND p.cpu_millis <= $3 AND p.memory_bytes <= $4
-       AND (SELECT ok FROM fresh)
+       AND (SELECT ok FROM fresh) AND NOT (SELECT yes FROM paused)
      ORDER BY p.priority_time
      LIMIT 1
        FOR UPDATE OF p SKIP LOCKED),
@@ -86,6 +88,7 @@ taken AS (
 event AS (
     SELECT notify_process_changed(process_id, state, colony_name, executor_type) FROM taken)
 SELECT (SELECT ok FROM fresh) AS fresh, (SELECT count(*) FROM event) AS events,
+       (SELECT yes FROM paused) AS paused,
        CASE WHEN taken.process_id IS NULL THEN  -- only probed when nothing was taken
            EXISTS (SELECT 1 FROM processes r, me
                     WHERE r.colony_name = $1 AND r.executor_type = me.executor_type

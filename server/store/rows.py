@@ -7,6 +7,7 @@ fields. Executors, users, logs, colonies, functions and attributes are built as 
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from pycolonies import wire
@@ -220,3 +221,15 @@ def to_snapshot(row: Any) -> Snapshot:
         fileids=list(row["file_ids"]),
         added=row["added"],
     )
+
+
+def to_channel_entry(row: Any) -> WireDict:
+    """A channel entry as the reference's MsgEntry; the payload as base64 (Go's []byte)."""
+    return {
+        "sequence": row["sequence"],
+        "inreplyto": row["in_reply_to"],
+        "timestamp": wire.format_time(row["added"]),
+        "senderid": row["sender_id"],
+        "payload": base64.b64encode(bytes(row["payload"])).decode("ascii"),
+        "type": row["payload_type"],
+    }

@@ -17,7 +17,14 @@ _SEP = "\x1f"
 
 
 def topic(colony_name: str, executor_type: str) -> str:
+    """The topic of one (colony, executortype) queue; with an empty executortype, of the whole
+    colony (resuming its assignments wakes every queue of it)."""
     return f"{colony_name}{_SEP}{executor_type}"
+
+
+def colony_of_topic(key: str) -> str | None:
+    """The colony whose every queue a topic addresses (``topic(colony, "")``); None for one queue."""
+    return key[: -len(_SEP)] if key.endswith(_SEP) else None
 
 
 async def announce(db: Db, colony_name: str, executor_type: str) -> None:

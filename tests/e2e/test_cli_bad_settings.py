@@ -108,6 +108,7 @@ def by_flag(files: Files) -> dict[str, str]:
         "--attributeid": WELL_FORMED_ID, "--functionid": WELL_FORMED_ID, "--spec": str(files.workflow),
         "--file": str(files.spec), "--label": "/x", "--dir": str(files.spec.parent / "dir"),
         "--snapshotname": "s", "--generatorid": WELL_FORMED_ID, "--trigger": "2", "--arg": "a",
+        "--payload": "p",
     }
 
 
@@ -349,6 +350,12 @@ def malformed_arguments(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
     yield ["process", "ps", "--count", "many"], "--count"
     yield ["process", "assign", "--timeout", "0"], "--timeout"
     yield ["process", "get"], "--processid"
+    yield ["channel", "append", "--processid", WELL_FORMED_ID, "--name", "c", "--payload", "p",
+           "--sequence", "0"], "--sequence"
+    yield ["channel", "append", "--processid", WELL_FORMED_ID, "--name", "c", "--payload", "p",
+           "--type", "bogus"], "--type"
+    yield ["channel", "read", "--processid", WELL_FORMED_ID], "--name"
+    yield ["channel", "follow", "--processid", WELL_FORMED_ID, "--name", "c", "--timeout", "0"], "--timeout"
     yield ["process", "removeall", "--waiting", "--failed", "--yes"], "at most one"
     yield ["log", "get", "--executor", "x", "--count", "0"], "--count"
     yield ["log", "search", "--text", ""], "--text"

@@ -130,6 +130,14 @@ def messages(env: ColonyEnv, pid: str) -> list[tuple[dict[str, Any], str]]:
         ({"msgtype": "addfunctionmsg", "fun": {"executorname": env.executorname, "colonyname": colony,
                                                "funcname": "f", "args": []}}, executor),
         ({"msgtype": "heartbeatmsg", "processid": pid}, executor),
+        ({"msgtype": "pauseassignmentsmsg", "colonyname": colony}, owner),
+        ({"msgtype": "resumeassignmentsmsg", "colonyname": colony}, owner),
+        ({"msgtype": "getpausestatusmsg", "colonyname": colony}, user),
+        ({"msgtype": "channelappendmsg", "processid": pid, "name": "chat", "sequence": 1, "inreplyto": 0,
+          "payload": "aGk=", "payloadtype": "data"}, user),
+        ({"msgtype": "channelappendmsg", "processid": pid, "name": "chat", "sequence": 2, "inreplyto": 1,
+          "payload": [104, 105], "payloadtype": ""}, executor),
+        ({"msgtype": "channelreadmsg", "processid": pid, "name": "chat", "afterseq": 0, "limit": 10}, user),
     ]
 
 
@@ -240,8 +248,9 @@ def test_fuzzed_requests_get_no_5xx_and_log_no_error(colony: ColonyEnv,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     rng = random.Random(SEED)
     process = colony.client.submit_func_spec(
-        {"funcname": "target", "conditions": {"colonyname": colony.colonyname,
-                                               "executortype": colony.executortype}}, colony.user_prvkey)
+        {"funcname": "target", "channels": ["chat"],
+         "conditions": {"colonyname": colony.colonyname, "executortype": colony.executortype}},
+        colony.user_prvkey)
     colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
     templates = messages(colony, process.processid)
     good = signed(json.dumps(templates[0][0]), templates[0][1], templates[0][0]["msgtype"])
@@ -266,7 +275,8 @@ def test_fuzzed_requests_get_no_5xx_and_log_no_error(colony: ColonyEnv,
     assert sum(statuses.values()) == CASES
     assert statuses.get(200, 0) > 0 and statuses.get(400, 0) > CASES // 4, statuses  # it reached handlers
 
-    # Afterwards the server serves normally.
+    # Afterwards the server serves normally (once a fuzzed pause is undone).
+    colony.client.resume_assignments(colony.colonyname, colony.colony_prvkey)
     again = colony.client.submit_func_spec(
         {"funcname": "after", "conditions": {"colonyname": colony.colonyname,
                                               "executortype": colony.executortype,

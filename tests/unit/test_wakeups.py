@@ -60,3 +60,19 @@ async def test_waiting_counts_idle_waiters_and_hand_offs_are_counted() -> None:
         wakeups.hand_off("c", "t", giver)  # nobody left to take it: not counted
         assert wakeups.handoffs == 1
     assert wakeups.waiting("c", "t") == 0
+
+
+async def test_a_colony_topic_wakes_every_waiter_of_that_colony_only() -> None:
+    """A resume (the colony's topic, an empty executortype) wakes each waiter of each queue of the
+    colony, looking or idle, and opens a new generation for each queue (so a look in progress looks
+    again); other colonies are left alone."""
+    wakeups = Wakeups("postgresql://unused")
+    with wakeups.waiter("c", "t") as idle, wakeups.waiter("c", "t") as looking, \
+            wakeups.waiter("c", "u") as other_type, wakeups.waiter("cc", "t") as other_colony:
+        idle.idle = other_type.idle = other_colony.idle = True
+        wakeups.wake(topic("c", ""))
+        assert idle.event.is_set() and looking.event.is_set() and other_type.event.is_set()
+        assert not other_colony.event.is_set()
+        queues = (("c", "t"), ("c", "u"), ("cc", "t"))
+        generations = [wakeups.generation(colony, kind) for colony, kind in queues]
+        assert generations == [1, 1, 0]
