@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.context import Handler
 from server.handlers import (
     attributes,
+    cluster,
     colonies,
     crons,
     executors,
@@ -12,9 +13,12 @@ from server.handlers import (
     functions,
     generators,
     graphs,
+    locations,
     logs,
+    nodes,
     overview,
     processes,
+    security,
     serverinfo,
     users,
 )
@@ -23,7 +27,7 @@ from server.handlers import (
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
-                   attributes, files, serverinfo, overview):
+                   attributes, files, serverinfo, overview, locations, security, cluster, nodes):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")
