@@ -22,11 +22,13 @@ except ImportError:  # pragma: no cover - an older typer, on click
 from pycolonies import crypto
 from pycolonies.cli import (
     attribute,
+    cluster,
     colony,
     cron,
     executor,
     fs,
     function,
+    location,
     log,
     plugins,
     process,
@@ -81,6 +83,8 @@ app.add_typer(log.app, name="log")
 app.add_typer(cron.app, name="cron")
 app.add_typer(attribute.app, name="attribute")
 app.add_typer(fs.app, name="fs")
+app.add_typer(location.app, name="location")
+app.add_typer(cluster.app, name="cluster")
 app.command("run")(run.run_interactive)
 
 
