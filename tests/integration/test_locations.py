@@ -3,7 +3,9 @@ colony removal drops them; assign matches a process's location to the executor's
 
 from __future__ import annotations
 
-from pycolonies import crypto, func_spec
+import asyncio
+
+from pycolonies import AsyncColonies, crypto, func_spec
 from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
 from tests.expect import refused
@@ -123,3 +125,16 @@ def test_a_process_without_a_location_goes_to_any_executor(colony: ColonyEnv) ->
     in_lulea = located_executor(colony, "lulea-1", "lulea")
     process = colony.client.submit_func_spec(func_spec("echo", [], "dev", "located"), colony.user_prvkey)
     assert colony.client.assign("dev", 1, in_lulea).processid == process.processid
+
+
+def test_the_async_client(colony: ColonyEnv) -> None:
+    async def scenario() -> tuple[list[str], list[object], dict[str, object]]:
+        async with AsyncColonies(colony.server.host, colony.server.port) as client:
+            await client.add_location(location(colony, "async"), colony.colony_prvkey)
+            names = [loc["name"] for loc in await client.get_locations("dev", colony.user_prvkey)]
+            history = await client.get_process_history("dev", 0, 60, colony.user_prvkey)
+            nodes = await client.get_nodes("dev", colony.user_prvkey)
+            return names, history, nodes[0]
+
+    names, history, node = asyncio.run(scenario())
+    assert (names, history, node["name"]) == (["async"], [], "executor-1")
