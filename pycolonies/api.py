@@ -153,6 +153,79 @@ class ColoniesApi(ABC):
         protocol (its servers only stamp on assign)."""
         return self._invoke({"msgtype": "heartbeatmsg", "colonyname": colonyname}, prvkey, _raw)
 
+    def update_executor(self, colonyname: str, executorname: str, capabilities: JSONDict, prvkey: str
+                        ) -> JSONDict:
+        """Replace the signing executor's own capabilities ``{"hardware": [...], "software": [...]}``."""
+        msg = {**_executor_msg("updateexecutormsg", colonyname, executorname),
+               "capabilities": _wire(capabilities)}
+        return self._invoke(msg, prvkey, _raw)
+
+    def report_allocations(self, colonyname: str, executorname: str, allocations: JSONDict, prvkey: str
+                           ) -> JSONDict:
+        """Report the signing executor's own allocations ``{"projects": {name: {...}}}``."""
+        msg = {**_executor_msg("reportallocationmsg", colonyname, executorname),
+               "allocations": _wire(allocations)}
+        return self._invoke(msg, prvkey, _raw)
+
+    def add_executor_log(self, colonyname: str, executorname: str, logmsg: str, prvkey: str) -> JSONDict:
+        """Log in the signing executor's own name, outside any process (read with
+        ``get_executor_log``)."""
+        msg = {**_executor_msg("addexecutorlogmsg", colonyname, executorname), "message": logmsg}
+        return self._invoke(msg, prvkey, _raw)
+
+    # -- nodes (derived from the executors' capabilities and locations) --------------------------
+
+    def get_nodes(self, colonyname: str, prvkey: str) -> list[JSONDict]:
+        return self._invoke({"msgtype": "getnodesmsg", "colonyname": colonyname}, prvkey, _as_list)
+
+    def get_node(self, colonyname: str, nodename: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "getnodemsg", "colonyname": colonyname, "nodename": nodename}
+        return self._invoke(msg, prvkey, _raw)
+
+    def get_nodes_by_location(self, colonyname: str, location: str, prvkey: str) -> list[JSONDict]:
+        msg = {"msgtype": "getnodesbylocationmsg", "colonyname": colonyname, "location": location}
+        return self._invoke(msg, prvkey, _as_list)
+
+    # -- locations ------------------------------------------------------------------------------
+
+    def add_location(self, location: JSONDict, prvkey: str) -> JSONDict:
+        """Add a location ``{"name", "colonyname", "description", "long", "lat"}`` (colony key);
+        ``locationid`` is generated when empty."""
+        return self._invoke({"msgtype": "addlocationmsg", "location": _wire(location)}, prvkey, _raw)
+
+    def get_locations(self, colonyname: str, prvkey: str) -> list[JSONDict]:
+        return self._invoke({"msgtype": "getlocationsmsg", "colonyname": colonyname}, prvkey, _as_list)
+
+    def get_location(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "getlocationmsg", "colonyname": colonyname, "name": name}
+        return self._invoke(msg, prvkey, _raw)
+
+    def remove_location(self, colonyname: str, name: str, prvkey: str) -> JSONDict:
+        msg = {"msgtype": "removelocationmsg", "colonyname": colonyname, "name": name}
+        return self._invoke(msg, prvkey, _raw)
+
+    # -- ID rotation: afterwards the old key is refused; sign with the key of the new id -------
+
+    def change_user_id(self, colonyname: str, userid: str, prvkey: str) -> JSONDict:
+        """The signing user's id becomes ``userid`` (the id of its new key)."""
+        msg = {"msgtype": "changeuseridmsg", "colonyname": colonyname, "userid": userid}
+        return self._invoke(msg, prvkey, _raw)
+
+    def change_executor_id(self, colonyname: str, executorid: str, prvkey: str) -> JSONDict:
+        """The signing executor's id becomes ``executorid``; its running processes stay its own."""
+        msg = {"msgtype": "changeexecutoridmsg", "colonyname": colonyname, "executorid": executorid}
+        return self._invoke(msg, prvkey, _raw)
+
+    def change_colony_id(self, colonyname: str, colonyid: str, prvkey: str) -> JSONDict:
+        """The colony's id (its owner key) becomes ``colonyid`` (colony key)."""
+        msg = {"msgtype": "changecolonyidmsg", "colonyname": colonyname, "colonyid": colonyid}
+        return self._invoke(msg, prvkey, _raw)
+
+    def change_server_id(self, serverid: str, prvkey: str) -> JSONDict:
+        """The server owner's id becomes ``serverid`` (server key), on every replica and across
+        restarts."""
+        return self._invoke({"msgtype": "changeserveridmsg", "serverid": serverid}, prvkey, _raw)
+
     # -- users ----------------------------------------------------------------------------------
 
     def add_user(self, user: JSONDict, prvkey: str) -> JSONDict:
@@ -236,6 +309,14 @@ class ColoniesApi(ABC):
             if value:
                 msg[key] = value
         return self._invoke(msg, prvkey, _as_list)
+
+    def get_process_history(self, colonyname: str, state: int, seconds: int, prvkey: str,
+                            executorid: str = "") -> list[Process]:
+        """The colony's processes in ``state`` submitted in the last ``seconds``, oldest first
+        (only those assigned to ``executorid`` when given)."""
+        msg = {"msgtype": "getprocesshistmsg", "colonyname": colonyname, "executorid": executorid,
+               "seconds": seconds, "state": state}
+        return self._invoke(msg, prvkey, lambda reply: [Process.from_wire(p) for p in _as_list(reply)])
 
     def get_process(self, processid: str, prvkey: str) -> Process:
         return self._invoke({"msgtype": "getprocessmsg", "processid": processid}, prvkey, Process.from_wire)
@@ -624,6 +705,11 @@ class ColoniesApi(ABC):
     def server_statistics(self, prvkey: str) -> JSONDict:
         """Server-wide counters (server key)."""
         return self._invoke({"msgtype": "getstatisticsmsg"}, prvkey, _raw)
+
+    def get_cluster(self, prvkey: str) -> JSONDict:
+        """The live server processes sharing the database, ``{"nodes": [...], "leader": {...}}``
+        (server key)."""
+        return self._invoke({"msgtype": "getclustermsg"}, prvkey, _raw)
 
 
 def _file_msg(msgtype: str, colonyname: str, label: str | None, fileid: str | None, filename: str | None

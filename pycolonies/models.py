@@ -28,7 +28,9 @@ __all__ = [
     "Function",
     "Generator",
     "Gpu",
+    "Location",
     "Log",
+    "Node",
     "Position",
     "Process",
     "ProcessEdge",
@@ -101,6 +103,39 @@ class Executor(_Model):
     locationname: str = field(default="", metadata={"omitempty": True})
     capabilities: Capabilities = field(default_factory=Capabilities)
     allocations: Allocations = field(default_factory=Allocations)
+
+
+@dataclass(kw_only=True)
+class Location(_Model):
+    """A named place of a colony; executors and process conditions refer to it by name."""
+
+    locationid: str = ""
+    name: str = ""
+    colonyname: str = ""
+    description: str = ""
+    long: float = 0.0
+    lat: float = 0.0
+
+
+@dataclass(kw_only=True)
+class Node(_Model):
+    """A host an executor runs on, as the reference's ``core.Node`` (its node messages are served
+    from the executors' capabilities and locations: one node per hardware entry)."""
+
+    id: str = ""
+    name: str = ""
+    colonyname: str = ""
+    location: str = ""
+    platform: str = ""
+    architecture: str = ""
+    cpu: int = 0
+    memory: int = 0  # MiB
+    gpu: int = 0
+    capabilities: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    state: str = ""
+    lastseen: datetime | None = None
+    created: datetime | None = None
 
 
 @dataclass(kw_only=True)

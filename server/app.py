@@ -16,6 +16,7 @@ from server.health import add_routes as add_operator_routes
 from server.realtime import ProcessListener, PubSubEndpoint
 from server.replay import ReplayGuard
 from server.rpc import RpcEndpoint
+from server.scheduler.cluster import ClusterMembership
 from server.scheduler.deadlines import DeadlineSweeper
 from server.scheduler.triggers import TriggerLoop
 from server.scheduler.wakeups import Wakeups
@@ -50,6 +51,10 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         sweeper.start()
         triggers = TriggerLoop(dsn)
         triggers.start()
+        membership = ClusterMembership(pool, host=config.host, port=config.port, name=config.server_name,
+                                       interval_s=config.cluster_heartbeat_s,
+                                       sweeper_backend=lambda: sweeper.backend_pid)
+        await membership.start()
         services = Services(
             pool=pool,
             relaxed_pool=relaxed_pool,
@@ -65,6 +70,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
         app[PUBSUB] = PubSubEndpoint(services, listener)
         app[BLOBS] = BlobEndpoint(services)
         yield
+        await membership.stop()
         await triggers.stop()
         await sweeper.stop()
         await listener.stop()

@@ -1,8 +1,9 @@
 """Authorization: who the recovered signer is relative to the server and a colony.
 
-Roles (docs/protocol.md, "Roles"): SERVER (the configured server id), OWNER (the colony's id), MEMBER (an
-approved executor or a user of the colony), MEMBER* (any executor state), and, for process
-operations, the ASSIGNED executor. The owner keys are not members. Failures are 403.
+Roles (docs/protocol.md, "Roles"): SERVER (the configured server id, or the one a rotation
+stored), OWNER (the colony's id), MEMBER (an approved executor or a user of the colony), MEMBER*
+(any executor state), and, for process operations, the ASSIGNED executor. The owner keys are
+not members. Failures are 403.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from server.errors import BadRequest, Forbidden
 from server.store import Executor as Db
 from server.store import colonies as colony_store
 from server.store import executors as executor_store
+from server.store import identities
 from server.store.executors import Member
 
 
-def require_server_owner(server_id: str, signer: str) -> None:
-    if signer != server_id:
+async def server_owner_id(db: Db, configured_id: str) -> str:
+    """The server owner's id: the one ``changeserveridmsg`` stored (on every replica, across
+    restarts) or, before any rotation, the configured one."""
+    return await identities.server_id(db, configured_id)
+
+
+async def check_server_owner(db: Db, configured_id: str, signer: str) -> None:
+    """403 unless the signer is the server owner (see ``server_owner_id``)."""
+    if signer != await server_owner_id(db, configured_id):
         raise Forbidden("Access denied, not server owner")
 
 
@@ -43,6 +52,11 @@ async def require_member(db: Db, colony_name: str, signer: str, *, approved: boo
         if not approved or member.state == wire.APPROVED:
             return member
     raise Forbidden(f"Access denied, not a member of Colony with name <{colony_name}>")
+
+
+async def members(db: Db, colony_name: str, signer: str) -> list[Member]:
+    """Every identity the signer has in the colony (executors in any state, and users)."""
+    return await executor_store.find_member(db, colony_name, signer)
 
 
 async def require_executor(db: Db, colony_name: str, signer: str) -> Member:

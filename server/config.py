@@ -119,6 +119,10 @@ class ServerConfig:
     replay_window_s: int = 300
     replay_future_skew_s: int = 60
     require_request_time: bool = False
+    # Cluster membership (getclustermsg): this process's name in the listing (default
+    # "<hostname>-<pid>") and how often it stamps its heartbeat.
+    server_name: str = ""
+    cluster_heartbeat_s: float = 5.0
 
     @property
     def tls(self) -> bool:
@@ -143,6 +147,9 @@ class ServerConfig:
         if self.replay_window_s < 1:
             raise ValueError(f"COLONIES_REPLAY_WINDOW must be at least 1 (seconds), got "
                              f"{self.replay_window_s}")
+        if not 0.05 <= self.cluster_heartbeat_s <= 3600:
+            raise ValueError("COLONIES_CLUSTER_HEARTBEAT must be between 0.05 and 3600 (seconds), "
+                             f"got {self.cluster_heartbeat_s}")
         if self.replay_future_skew_s < 0:
             raise ValueError("COLONIES_REPLAY_FUTURE_SKEW must not be negative (seconds), "
                              f"got {self.replay_future_skew_s}")
@@ -169,6 +176,8 @@ class ServerConfig:
             replay_window_s=env_int("COLONIES_REPLAY_WINDOW", 300, env),
             replay_future_skew_s=env_int("COLONIES_REPLAY_FUTURE_SKEW", 60, env),
             require_request_time=env_bool("COLONIES_REQUIRE_REQUEST_TIME", False, env),
+            server_name=env.get("COLONIES_SERVER_NAME", ""),
+            cluster_heartbeat_s=env_seconds("COLONIES_CLUSTER_HEARTBEAT", 5.0, env),
             build_version=env.get("BUILD_VERSION", "dev"),
             build_time=env.get("BUILD_TIME", ""),
         )

@@ -51,7 +51,8 @@ LEGACY_REPEATED_WORK = frozenset(
     }
 )
 LEGACY_GRANTS = frozenset(
-    {"addcolonymsg", "addexecutormsg", "approveexecutormsg", "addusermsg", "addfunctionmsg"}
+    {"addcolonymsg", "addexecutormsg", "approveexecutormsg", "addusermsg", "addfunctionmsg",
+     "addlocationmsg"}
 )
 LEGACY_REPEATABLE = LEGACY_REPEATED_WORK | LEGACY_GRANTS
 DEFAULT_FUTURE_SKEW_S = 60

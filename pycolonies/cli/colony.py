@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
+from pycolonies.cli import rotation
 from pycolonies.cli.common import (
+    ColonyOption,
     JsonOption,
     confirm_destructive,
     info,
@@ -118,3 +120,20 @@ def colony_stats(
     else:
         print_details([("Colony", colonyname), *((label, stats.get(key, 0)) for label, key in STATS_ROWS)])
 
+
+
+@app.command("chid")
+def colony_chid(
+    colonyid: Annotated[str | None, typer.Option(help="The new id (of the new owner key, 64 hex)")] = None,
+    prvkey_file: rotation.PrvkeyFileOption = None,
+    colony: ColonyOption = None,
+) -> None:
+    """Change the colony's id, i.e. its owner key (COLONIES_COLONY_PRVKEY).
+
+    The new id is --colonyid, the id of the key in --prvkey-file (written there if the file does
+    not exist), or of a new key printed once. The old owner key is refused afterwards."""
+    with session() as (settings, client):
+        colonyname, colony_key = settings.colony(colony), settings.colony_key()
+        identity = rotation.new_id(colonyid, prvkey_file, "--colonyid")
+        client.change_colony_id(colonyname, identity.id, colony_key)
+    rotation.report(identity, "ColonyId", f"colony {colonyname}", "COLONIES_COLONY_PRVKEY")

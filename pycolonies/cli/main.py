@@ -23,12 +23,14 @@ from pycolonies import crypto
 from pycolonies.cli import (
     attribute,
     channel,
+    cluster,
     colony,
     cron,
     executor,
     fs,
     function,
     generator,
+    location,
     log,
     plugins,
     process,
@@ -85,6 +87,8 @@ app.add_typer(generator.app, name="generator")
 app.add_typer(attribute.app, name="attribute")
 app.add_typer(fs.app, name="fs")
 app.add_typer(channel.app, name="channel")
+app.add_typer(location.app, name="location")
+app.add_typer(cluster.app, name="cluster")
 app.command("run")(run.run_interactive)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pycolonies.cli import rotation
 from pycolonies.cli.common import (
     EXIT_UNREACHABLE,
     JsonOption,
@@ -125,3 +126,20 @@ def server_version(json_output: JsonOption = False) -> None:
         ("Server version", version.get("buildversion")),
         ("Server buildtime", _buildtime(version.get("buildtime"))),
     ])
+
+
+@app.command("chid")
+def server_chid(
+    serverid: Annotated[str | None, typer.Option(help="The new id (of the new server key, 64 hex)")] = None,
+    prvkey_file: rotation.PrvkeyFileOption = None,
+) -> None:
+    """Change the server owner's id, i.e. the server key (COLONIES_SERVER_PRVKEY).
+
+    Every replica honours the new id at once and after restarts (it overrides the configured
+    COLONIES_SERVER_ID / COLONIES_SERVER_PRVKEY). The new id is --serverid, the id of the key in
+    --prvkey-file (written there if the file does not exist), or of a new key printed once."""
+    with session() as (settings, client):
+        server_key = settings.server_key()
+        identity = rotation.new_id(serverid, prvkey_file, "--serverid")
+        client.change_server_id(identity.id, server_key)
+    rotation.report(identity, "ServerId", "the server owner", "COLONIES_SERVER_PRVKEY")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from pycolonies.cli import rotation
 from pycolonies.cli.common import (
     ColonyOption,
     JsonOption,
@@ -96,3 +97,20 @@ def user_remove(
         client.remove_user(colonyname, name, colony_key)
     info(f"User {name} removed from colony {colonyname}")
 
+
+
+@app.command("chid")
+def user_chid(
+    userid: Annotated[str | None, typer.Option(help="The new id (of the user's new key, 64 hex)")] = None,
+    prvkey_file: rotation.PrvkeyFileOption = None,
+    colony: ColonyOption = None,
+) -> None:
+    """Change the signing user's own id, i.e. its key (COLONIES_PRVKEY).
+
+    The new id is --userid, the id of the key in --prvkey-file (written there if the file does not
+    exist), or of a new key printed once. The old key is refused afterwards."""
+    with session() as (settings, client):
+        colonyname, key = settings.colony(colony), settings.key()
+        identity = rotation.new_id(userid, prvkey_file, "--userid")
+        client.change_user_id(colonyname, identity.id, key)
+    rotation.report(identity, "UserId", "the user", "COLONIES_PRVKEY")

@@ -6,6 +6,7 @@ from server.context import Handler
 from server.handlers import (
     attributes,
     channels,
+    cluster,
     colonies,
     crons,
     executors,
@@ -13,10 +14,13 @@ from server.handlers import (
     functions,
     generators,
     graphs,
+    locations,
     logs,
+    nodes,
     overview,
     pause,
     processes,
+    security,
     serverinfo,
     users,
 )
@@ -25,8 +29,8 @@ from server.handlers import (
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
-                   attributes, files, serverinfo, overview, pause,
-                   channels):
+                   attributes, files, serverinfo, overview, pause, channels, locations, security, cluster,
+                   nodes):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")

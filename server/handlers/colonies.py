@@ -13,7 +13,7 @@ from server.store import colonies as store
 
 
 async def add_colony(call: Call) -> Any:
-    auth.require_server_owner(call.services.config.server_id, call.signer)
+    await auth.check_server_owner(call.pool, call.services.config.server_id, call.signer)
     colony = call.msg.model("colony", Colony)
     require_name(colony.name, "colony.name")
     require_id(colony.colonyid, "colony.colonyid")
@@ -25,7 +25,7 @@ async def add_colony(call: Call) -> Any:
 
 
 async def remove_colony(call: Call) -> Any:
-    auth.require_server_owner(call.services.config.server_id, call.signer)
+    await auth.check_server_owner(call.pool, call.services.config.server_id, call.signer)
     name = call.msg.required_str("colonyname")
     if not await store.remove(call.pool, name):
         raise BadRequest(f"Failed to remove colony, Colony with name <{name}> does not exist")
@@ -33,7 +33,7 @@ async def remove_colony(call: Call) -> Any:
 
 
 async def list_colonies(call: Call) -> Any:
-    auth.require_server_owner(call.services.config.server_id, call.signer)
+    await auth.check_server_owner(call.pool, call.services.config.server_id, call.signer)
     return await store.list_all(call.pool)
 
 

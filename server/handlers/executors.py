@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pycolonies import wire
-from pycolonies.models import Executor
+from pycolonies.models import Allocations, Capabilities, Executor
 from server import auth
 from server.context import Call
 from server.errors import BadRequest, Forbidden, NotFound
@@ -111,6 +111,38 @@ async def get_executor_by_id(call: Call) -> Any:
     return executor
 
 
+async def _own_executor(call: Call) -> tuple[str, str]:
+    """The colony and name of the executor the request names, which must be the signer itself
+    (an executor of the colony in any state: MEMBER* + SELF-EXEC)."""
+    colony, name = call.msg.str("colonyname"), call.msg.required_str("executorname")
+    await auth.require_member(call.pool, colony, call.signer, approved=False)
+    executor = await store.get(call.pool, colony, name)
+    if executor is None:
+        raise NotFound(f"Executor with name <{name}> not found in Colony <{colony}>")
+    if executor.executorid != call.signer:
+        raise Forbidden(f"Access denied, only executor <{name}> itself may change its capabilities "
+                        "or allocations")
+    return colony, name
+
+
+async def update_executor(call: Call) -> Any:
+    """An executor replaces its own capabilities (hardware and software)."""
+    capabilities = call.msg.model("capabilities", Capabilities)
+    colony, name = await _own_executor(call)
+    if not await store.update_capabilities(call.pool, colony, name, call.signer, capabilities):
+        raise Forbidden(f"Access denied, executor <{name}> changed its id meanwhile")
+    return {}
+
+
+async def report_allocation(call: Call) -> Any:
+    """An executor reports its own allocations (per project: allocated and used cpu, gpu, storage)."""
+    allocations = call.msg.model("allocations", Allocations)
+    colony, name = await _own_executor(call)
+    if not await store.report_allocations(call.pool, colony, name, call.signer, allocations):
+        raise Forbidden(f"Access denied, executor <{name}> changed its id meanwhile")
+    return {}
+
+
 HANDLERS = {
     "addexecutormsg": add_executor,
     "approveexecutormsg": approve_executor,
@@ -120,4 +152,6 @@ HANDLERS = {
     "getexecutormsg": get_executor,
     "getexecutorbyidmsg": get_executor_by_id,
     "heartbeatmsg": heartbeat,
+    "updateexecutormsg": update_executor,
+    "reportallocationmsg": report_allocation,
 }

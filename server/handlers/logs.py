@@ -41,6 +41,20 @@ async def add_log(call: Call) -> Any:
     return {}
 
 
+async def add_executor_log(call: Call) -> Any:
+    """An approved executor logs in its own name, outside any process (stored with processid "")."""
+    colony, name = call.msg.str("colonyname"), call.msg.required_str("executorname")
+    message = call.msg.str("message")
+    if len(message.encode()) > MAX_LOG_MESSAGE_BYTES:
+        raise BadRequest(f"Failed to add log, message exceeds {MAX_LOG_MESSAGE_BYTES} bytes")
+    member = await auth.require_executor(call.pool, colony, call.signer)
+    if member.name != name:
+        raise Forbidden(f"Access denied, only executor <{name}> itself may add executor logs in its name")
+    await store.add(call.pool, Log(processid="", colonyname=colony, executorname=name, message=message,
+                                   timestamp=time.time_ns()))
+    return {}
+
+
 async def get_logs(call: Call) -> Any:
     colony = call.msg.str("colonyname")
     process_id = call.msg.str("processid")
@@ -86,6 +100,7 @@ async def search_logs(call: Call) -> Any:
 
 HANDLERS = {
     "addlogmsg": add_log,
+    "addexecutorlogmsg": add_executor_log,
     "getlogsmsg": get_logs,
     "searchlogsmsg": search_logs,
 }

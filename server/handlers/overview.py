@@ -24,7 +24,7 @@ THROUGHPUT_MINUTES = 60
 async def get_identity(call: Call) -> Any:
     colony = require_name(call.msg.str("colonyname"), "colonyname")
     roles: list[dict[str, Any]] = []
-    if call.signer == call.services.config.server_id:
+    if call.signer == await auth.server_owner_id(call.pool, call.services.config.server_id):
         roles.append({"role": "serverowner", "name": ""})
     found = await colony_store.get(call.pool, colony)
     if found is not None and found.colonyid == call.signer:

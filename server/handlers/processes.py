@@ -238,6 +238,26 @@ async def list_processes(call: Call) -> Any:
     )
 
 
+MAX_HISTORY_PROCESSES = 10_000
+MAX_HISTORY_SECONDS = 10 * 365 * 86_400
+
+
+async def get_process_history(call: Call) -> Any:
+    """The colony's processes in ``state`` submitted in the last ``seconds``, oldest first; only
+    those assigned to ``executorid`` when it is given. At most ``MAX_HISTORY_PROCESSES`` (the
+    reference has no limit)."""
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer)
+    state = call.msg.int("state")
+    if state not in (wire.WAITING, wire.RUNNING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
+        raise BadRequest("Failed to get process history, invalid msg.State")
+    seconds = call.msg.int("seconds")
+    if not 0 <= seconds <= MAX_HISTORY_SECONDS:
+        raise BadRequest(f"Invalid getprocesshistmsg: seconds must be between 0 and {MAX_HISTORY_SECONDS}")
+    return await store.history(call.pool, colony, state, seconds, call.msg.str("executorid"),
+                               MAX_HISTORY_PROCESSES)
+
+
 async def find_processes(call: Call) -> Any:
     """``findprocessesmsg`` (ours): a page of processes in one state, every filter applied
     together; ``after`` is the ``next`` cursor of the page before (empty for the first)."""
@@ -319,6 +339,7 @@ HANDLERS = {
     "releaseprocessmsg": release_process,
     "getprocessmsg": get_process,
     "getprocessesmsg": list_processes,
+    "getprocesshistmsg": get_process_history,
     "findprocessesmsg": find_processes,
     "cancelprocessmsg": cancel_process,
     "removeprocessmsg": remove_process,

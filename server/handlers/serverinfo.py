@@ -33,7 +33,7 @@ async def server_info(call: Call) -> Any:
 
 
 async def statistics(call: Call) -> Any:
-    auth.require_server_owner(call.services.config.server_id, call.signer)
+    await auth.check_server_owner(call.pool, call.services.config.server_id, call.signer)
     return await colony_store.statistics(call.pool, None)
 
 

@@ -32,6 +32,7 @@ class LeaderLoop(ABC):
         self.dsn = dsn
         self.period = period
         self.is_leader = False
+        self.backend_pid: int | None = None  # the PostgreSQL backend of the loop's connection
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -68,6 +69,7 @@ class LeaderLoop(ABC):
                 log.debug("%s cannot connect yet: %s", self.name, exc)
                 await self._pause(FOLLOWER_RETRY_S)
                 continue
+            self.backend_pid = con.get_server_pid()
             try:
                 await self._lead_or_follow(con)
             # InternalClientError: asyncpg's state of a connection cut in the middle of a statement
@@ -78,6 +80,7 @@ class LeaderLoop(ABC):
                 await self._pause(FOLLOWER_RETRY_S)
             finally:
                 self.is_leader = False
+                self.backend_pid = None
                 with contextlib.suppress(Exception):
                     await con.close(timeout=2)
 

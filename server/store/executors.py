@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pycolonies import wire
-from pycolonies.models import Executor
+from pycolonies.models import Allocations, Capabilities, Executor
 from server.store import Executor as Db
 from server.store import queries
 from server.store.rows import to_executor
@@ -93,3 +93,23 @@ async def mark_alive(db: Db, colony_name: str, executor_id: str) -> bool:
     """Stamp an approved executor's ``lastheardfromtime``; False if it is no approved executor."""
     status = await db.execute(SQL["mark_alive"], colony_name, executor_id)
     return not status.endswith(" 0")
+
+
+async def update_capabilities(db: Db, colony_name: str, name: str, executor_id: str,
+                              capabilities: Capabilities) -> bool:
+    """Replace the capabilities of executor ``name`` if it is ``executor_id``; False otherwise."""
+    status = await db.execute(SQL["update_capabilities"], colony_name, name, executor_id,
+                              capabilities.to_wire())
+    return status.endswith(" 1")
+
+
+async def report_allocations(db: Db, colony_name: str, name: str, executor_id: str,
+                             allocations: Allocations) -> bool:
+    """Replace the allocations of executor ``name`` if it is ``executor_id``; False otherwise."""
+    status = await db.execute(SQL["report_allocations"], colony_name, name, executor_id,
+                              allocations.to_wire())
+    return status.endswith(" 1")
+
+
+async def list_registered(db: Db, colony_name: str) -> list[Executor]:
+    return [to_executor(row) for row in await db.fetch(SQL["list_registered"], colony_name)]

@@ -63,3 +63,19 @@ SELECT *
 -- Stamp the liveness of approved executor $2 of colony $1.
 UPDATE executors SET last_heard_from = clock_timestamp()
  WHERE colony_name = $1 AND executor_id = $2 AND state = executor_approved()
+
+-- name: update_capabilities
+-- Executor $2 of colony $1, if its id is $3 (it changes only itself), now has capabilities $4.
+UPDATE executors SET capabilities = $4
+ WHERE colony_name = $1 AND name = $2 AND executor_id = $3
+
+-- name: report_allocations
+-- Executor $2 of colony $1, if its id is $3 (it reports only itself), now has allocations $4.
+UPDATE executors SET allocations = $4
+ WHERE colony_name = $1 AND name = $2 AND executor_id = $3
+
+-- name: list_registered
+-- The executors of colony $1 that are not unregistered (the hosts of its nodes).
+SELECT * FROM executors
+ WHERE colony_name = $1 AND state <> executor_unregistered()
+ ORDER BY name

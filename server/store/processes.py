@@ -282,6 +282,14 @@ async def page_by_state(
     return [to_process(r) for r in rows], following
 
 
+async def history(db: Db, colony_name: str, state: int, seconds: int, executor_id: str,
+                  limit: int) -> list[WireDict]:
+    """The colony's processes in ``state`` submitted in the last ``seconds``, oldest first (only
+    those assigned to ``executor_id`` unless it is ''), at most ``limit``."""
+    rows = await db.fetch(SQL["history"], colony_name, state, float(seconds), executor_id, limit)
+    return [to_process(r) for r in rows]
+
+
 async def remove(db: Db, process_id: str) -> bool:
     """Delete a process that is neither running nor part of a workflow."""
     return (await db.execute(SQL["remove"], process_id)).endswith(" 1")

@@ -285,3 +285,15 @@ SELECT colony_name, '', state, false, count(*), NULL
   FROM processes
  WHERE state >= state_success()
  GROUP BY colony_name, state
+
+-- name: history
+-- Colony $1's processes in state $2 submitted in the last $3 seconds, oldest first; only those
+-- assigned to executor $4 unless it is ''; at most $5.
+SELECT p.*, d.attributes, d.parents, d.children
+  FROM processes p
+ CROSS JOIN LATERAL process_details(p.process_id) d
+ WHERE p.colony_name = $1 AND p.state = $2
+   AND p.submission_time > now() - make_interval(secs => $3)
+   AND ($4 = '' OR p.assigned_executor_id = $4)
+ ORDER BY p.submission_time, p.process_id
+ LIMIT $5

@@ -20,6 +20,7 @@ from pycolonies.models import (
     Executor,
     File,
     Function,
+    Location,
     Log,
     Reference,
     Snapshot,
@@ -132,6 +133,17 @@ def to_executor(row: Any) -> Executor:
         locationname=row["location_name"],
         capabilities=Capabilities.from_wire(row["capabilities"]),
         allocations=Allocations.from_wire(row["allocations"]),
+    )
+
+
+def to_location(row: Any) -> Location:
+    return Location(
+        locationid=row["location_id"],
+        name=row["name"],
+        colonyname=row["colony_name"],
+        description=row["description"],
+        long=row["long"],
+        lat=row["lat"],
     )
 
 

@@ -122,6 +122,13 @@ EXTRA_ARGS: dict[CommandPath, list[str]] = {
     ("fs", "snapshot", "info"): ["--snapshotid", WELL_FORMED_ID],
     ("fs", "snapshot", "download"): ["--snapshotid", WELL_FORMED_ID],
     ("fs", "snapshot", "remove"): ["--snapshotid", WELL_FORMED_ID],
+    ("executor", "add"): ["--name", "x", "--type", "t"],
+    ("location", "add"): ["--desc", "d", "--long", "18.1", "--lat", "59.3"],
+    ("user", "chid"): ["--userid", WELL_FORMED_ID],
+    ("executor", "chid"): ["--executorid", WELL_FORMED_ID],
+    ("colony", "chid"): ["--colonyid", WELL_FORMED_ID],
+    ("server", "chid"): ["--serverid", WELL_FORMED_ID],
+    ("executor", "ls"): ["--full"],
 }
 
 
@@ -359,6 +366,15 @@ def malformed_arguments(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
     yield ["process", "removeall", "--waiting", "--failed", "--yes"], "at most one"
     yield ["log", "get", "--executor", "x", "--count", "0"], "--count"
     yield ["log", "search", "--text", ""], "--text"
+    yield ["location", "add", "--name", "x", "--long", "east"], "--long"
+    yield ["location", "get"], "--name"
+    yield ["user", "chid", "--userid", "zz"], "--userid"
+    yield ["colony", "chid", "--colonyid", "AB" * 32], "--colonyid"
+    yield ["server", "chid", "--serverid", "1", "--prvkey-file", missing], "give only one"
+    yield ["executor", "chid", "--prvkey-file", bad_file(tmp_path, "ek", "zz")], "not a valid"
+    yield ["executor", "add", "--spec", missing], "cannot read"
+    yield ["executor", "add", "--spec", number], "JSON object"
+    yield ["executor", "add", "--name", "x"], "--type"
     yield ["log", "search", "--text", "x", "--days", "99"], "--days"
     yield ["cron", "add", "--name", "c", "--spec", missing], "--cron or"
     yield ["cron", "add", "--name", "c", "--spec", bad_file(tmp_path, "c.json", json.dumps(

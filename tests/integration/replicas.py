@@ -47,7 +47,8 @@ def http_status(url: str, timeout: float = 3.0) -> int | None:
 class Replica:
     """One ``colonies server start`` subprocess serving ``dsn`` on a loopback port."""
 
-    def __init__(self, dsn: str, server_prvkey: str, workdir: Path, port: int, name: str = "replica") -> None:
+    def __init__(self, dsn: str, server_prvkey: str, workdir: Path, port: int, name: str = "replica",
+                 env: dict[str, str] | None = None) -> None:
         self.dsn = dsn
         self.server_prvkey = server_prvkey
         self.host = HOST
@@ -60,6 +61,7 @@ class Replica:
             COLONIES_DB_URL=dsn,
             COLONIES_SERVER_PRVKEY=server_prvkey,
             COLONIES_DATA_DIR=str(workdir / f"{name}-data"),
+            **(env or {}),
         )
         self.proc = subprocess.Popen(
             [*CLI, "server", "start", "--port", str(port), "--host", HOST],

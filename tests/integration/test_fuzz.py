@@ -24,7 +24,7 @@ import msgpack
 import pytest
 
 from pycolonies import crypto, wire
-from tests.conftest import ColonyEnv
+from tests.conftest import ColonyEnv, make_colony
 
 CASES = 2400
 SEED = int(os.environ.get("COLONIES_FUZZ_SEED", "20261201"))
@@ -138,6 +138,39 @@ def messages(env: ColonyEnv, pid: str) -> list[tuple[dict[str, Any], str]]:
         ({"msgtype": "channelappendmsg", "processid": pid, "name": "chat", "sequence": 2, "inreplyto": 1,
           "payload": [104, 105], "payloadtype": ""}, executor),
         ({"msgtype": "channelreadmsg", "processid": pid, "name": "chat", "afterseq": 0, "limit": 10}, user),
+        ({"msgtype": "addlocationmsg", "location": {"name": "fz", "colonyname": colony, "locationid": "",
+                                                    "description": "d", "long": 1.5, "lat": -2}}, owner),
+        ({"msgtype": "getlocationsmsg", "colonyname": colony}, user),
+        ({"msgtype": "getlocationmsg", "colonyname": colony, "name": "fz"}, user),
+        ({"msgtype": "removelocationmsg", "colonyname": colony, "name": "fz"}, owner),
+        ({"msgtype": "updateexecutormsg", "colonyname": colony, "executorname": env.executorname,
+          "capabilities": {"hardware": [{"cores": 4, "mem": "8Gi", "gpu": {"count": 1}}],
+                           "software": [{"name": "docker"}]}}, executor),
+        ({"msgtype": "reportallocationmsg", "colonyname": colony, "executorname": env.executorname,
+          "allocations": {"projects": {"p": {"allocatedcpu": 1, "usedcpu": 0}}}}, executor),
+        ({"msgtype": "addexecutorlogmsg", "colonyname": colony, "executorname": env.executorname,
+          "message": "up"}, executor),
+        ({"msgtype": "getprocesshistmsg", "colonyname": colony, "executorid": "", "seconds": 60,
+          "state": 0}, user),
+        ({"msgtype": "getnodesmsg", "colonyname": colony}, user),
+        ({"msgtype": "getnodemsg", "colonyname": colony, "nodename": env.executorname}, user),
+        ({"msgtype": "getnodesbylocationmsg", "colonyname": colony, "location": "x"}, user),
+        ({"msgtype": "getclustermsg"}, env.server_prvkey),
+        *rotations(env),
+    ]
+
+
+def rotations(env: ColonyEnv) -> list[tuple[dict[str, Any], str]]:
+    """ID rotations, signed by spare identities of a colony of their own (a fuzzed rotation that
+    succeeds must not take the keys the other messages are signed with)."""
+    spare = make_colony(env.client, env.server, "fuzz-spare")
+    colony, fresh = spare.colonyname, "e" * 64
+    return [
+        ({"msgtype": "changeuseridmsg", "colonyname": colony, "userid": fresh}, spare.user_prvkey),
+        ({"msgtype": "changeexecutoridmsg", "colonyname": colony, "executorid": fresh},
+         spare.executor_prvkey),
+        ({"msgtype": "changecolonyidmsg", "colonyname": colony, "colonyid": fresh}, spare.colony_prvkey),
+        ({"msgtype": "changeserveridmsg", "serverid": fresh}, env.server_prvkey),
     ]
 
 

@@ -1,0 +1,97 @@
+"""ID rotation RPCs (the reference's security messages): a user or an executor changes its own
+id, the colony owner the colony's, the server owner the server's. The reply echoes the request.
+
+Each change is one transaction that records the request (replay protection: a captured rotation
+cannot be applied again), claims the new id (64 hex, no identity's yet; 400 otherwise) and
+updates the old id conditionally. Afterwards the old key is refused and the new one works on
+every replica at once: nothing caches identities, and the server id a rotation stores overrides
+the configured one (``server_identity``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from server import auth
+from server.context import Call
+from server.errors import BadRequest, Forbidden
+from server.params import require_id
+from server.replay import records_replay
+from server.store import identities as store
+from server.store import seen_requests
+
+Change = Callable[[Any], Awaitable[bool]]
+
+
+async def _rotate(call: Call, field: str, change: Change) -> Any:
+    """Record the request, claim the new id in ``field`` and run ``change(con)`` (False: the
+    signer no longer holds what it changes), all in one transaction; the request echoed."""
+    new_id = require_id(call.msg.str(field), field)
+    if new_id in (call.signer, await auth.server_owner_id(call.pool, call.services.config.server_id)):
+        raise BadRequest(f"Invalid {field}: {new_id} is already in use by an identity")
+    async with call.pool.acquire() as con, con.transaction():
+        if call.replay_key is not None:
+            await seen_requests.record(con, call.replay_key)
+        if not await store.claim(con, new_id):
+            raise BadRequest(f"Invalid {field}: {new_id} is already in use by an identity")
+        if not await change(con):
+            raise Forbidden(f"Failed to change {field}, the signer's identity changed meanwhile")
+    return call.msg.data
+
+
+@records_replay
+async def change_user_id(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer, approved=False)
+    new_id = call.msg.str("userid")
+
+    async def change(con: Any) -> bool:
+        if not await store.change_user_id(con, colony, call.signer, new_id):
+            return False
+        await store.hand_over(con, colony, call.signer, new_id)
+        return True
+
+    if not any(m.kind == "user" for m in await auth.members(call.pool, colony, call.signer)):
+        raise Forbidden(f"Access denied, the signer is not a user of Colony <{colony}>")
+    return await _rotate(call, "userid", change)
+
+
+@records_replay
+async def change_executor_id(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_member(call.pool, colony, call.signer, approved=False)
+    new_id = call.msg.str("executorid")
+
+    async def change(con: Any) -> bool:
+        if not await store.change_executor_id(con, colony, call.signer, new_id):
+            return False
+        await store.hand_over(con, colony, call.signer, new_id)
+        return True
+
+    if not any(m.kind == "executor" for m in await auth.members(call.pool, colony, call.signer)):
+        raise Forbidden(f"Access denied, the signer is not an executor of Colony <{colony}>")
+    return await _rotate(call, "executorid", change)
+
+
+@records_replay
+async def change_colony_id(call: Call) -> Any:
+    colony = call.msg.str("colonyname")
+    await auth.require_colony_owner(call.pool, colony, call.signer)
+    new_id = call.msg.str("colonyid")
+    return await _rotate(call, "colonyid",
+                         lambda con: store.change_colony_id(con, colony, call.signer, new_id))
+
+
+@records_replay
+async def change_server_id(call: Call) -> Any:
+    await auth.check_server_owner(call.pool, call.services.config.server_id, call.signer)
+    new_id = call.msg.str("serverid")
+    return await _rotate(call, "serverid", lambda con: store.change_server_id(con, call.signer, new_id))
+
+
+HANDLERS = {
+    "changeuseridmsg": change_user_id,
+    "changeexecutoridmsg": change_executor_id,
+    "changecolonyidmsg": change_colony_id,
+    "changeserveridmsg": change_server_id,
+}
