@@ -23,6 +23,12 @@ class NotFound(RpcError):
     status = 404
 
 
+class Conflict(RpcError):
+    """The thing to add exists already, or a removal would orphan others (the reference's 409)."""
+
+    status = 409
+
+
 class RequestTimeout(RpcError):
     status = 408
 
