@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.context import Handler
 from server.handlers import (
     attributes,
+    blueprints,
     colonies,
     crons,
     executors,
@@ -23,7 +24,7 @@ from server.handlers import (
 def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
-                   attributes, files, serverinfo, overview):
+                   attributes, files, serverinfo, overview, blueprints):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")
