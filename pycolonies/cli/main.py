@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - an older typer, on click
 from pycolonies import crypto
 from pycolonies.cli import (
     attribute,
+    blueprint,
     colony,
     cron,
     executor,
@@ -81,6 +82,7 @@ app.add_typer(log.app, name="log")
 app.add_typer(cron.app, name="cron")
 app.add_typer(attribute.app, name="attribute")
 app.add_typer(fs.app, name="fs")
+app.add_typer(blueprint.app, name="blueprint")
 app.command("run")(run.run_interactive)
 
 
