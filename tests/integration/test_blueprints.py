@@ -12,6 +12,7 @@ reports the status; generation grows with each spec change (or a forced one).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from pycolonies import Colonies, crypto, wire
+from pycolonies.aio import AsyncColonies
 from server.testing import ServerThread
 from tests import rawrpc
 from tests.conftest import ColonyEnv
@@ -324,6 +326,30 @@ def test_members_or_the_owner_use_blueprints_strangers_do_not(colony: ColonyEnv,
     refused(lambda: colony.client.get_blueprints(colony.colonyname, other_key), 403)
     refused(lambda: colony.client.add_blueprint_definition(definition(colony, name="x", kind="X"), other_key),
             403, "not colony owner")
+
+
+def test_the_async_client_has_the_same_methods(colony: ColonyEnv) -> None:
+    async def scenario() -> tuple[Any, ...]:
+        async with AsyncColonies(colony.server.host, colony.server.port) as sdk:
+            await sdk.add_blueprint_definition(definition(colony), colony.colony_prvkey)
+            added = await sdk.add_blueprint(blueprint(colony), colony.user_prvkey)
+            updated = await sdk.update_blueprint(blueprint(colony, replicas=5), colony.user_prvkey)
+            await sdk.update_blueprint_status(colony.colonyname, "web", {"ready": 5}, colony.executor_prvkey)
+            process = await sdk.reconcile_blueprint(colony.colonyname, "web", colony.user_prvkey)
+            listed = await sdk.get_blueprints(colony.colonyname, colony.user_prvkey, kind=KIND)
+            history = await sdk.get_blueprint_history(added["blueprintid"], colony.user_prvkey)
+            await sdk.remove_blueprint(colony.colonyname, "web", colony.user_prvkey)
+            await sdk.remove_blueprint_definition(colony.colonyname, "executordeployments",
+                                                  colony.colony_prvkey)
+            left = await sdk.get_blueprint_definitions(colony.colonyname, colony.user_prvkey)
+            return updated, process, listed, history, left
+
+    updated, process, listed, history, left = asyncio.run(scenario())
+    assert updated["metadata"]["generation"] == 2
+    assert process["spec"]["kwargs"]["reconciliation"]["new"]["status"] == {"ready": 5}
+    assert [b["status"] for b in listed] == [{"ready": 5}]
+    assert [h["changetype"] for h in history] == ["update", "create"]
+    assert left == []
 
 
 # -- raw HTTP -------------------------------------------------------------------------------------
