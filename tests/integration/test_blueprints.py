@@ -352,6 +352,34 @@ def test_the_async_client_has_the_same_methods(colony: ColonyEnv) -> None:
     assert left == []
 
 
+def test_a_change_whose_reconcile_cannot_be_submitted_is_not_made(colony: ColonyEnv,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The change and its reconcile process are one transaction: when inserting the process fails
+    (here: made to), neither the blueprint nor its history row is written."""
+    from server.store import blueprints as blueprint_store
+
+    define(colony)
+    colony.client.add_blueprint(blueprint(colony, "kept"), colony.user_prvkey)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away (test)")
+
+    monkeypatch.setattr(blueprint_store, "insert_reconcile_process", broken)
+    for change in (lambda: colony.client.add_blueprint(blueprint(colony, "lost"), colony.user_prvkey),
+                   lambda: colony.client.update_blueprint(blueprint(colony, "kept", replicas=9),
+                                                          colony.user_prvkey),
+                   lambda: colony.client.remove_blueprint(colony.colonyname, "kept", colony.user_prvkey)):
+        refused(change, 500)
+    monkeypatch.undo()
+    kept = colony.client.get_blueprint(colony.colonyname, "kept", colony.user_prvkey)
+    assert kept["spec"] == {"replicas": 2} and kept["metadata"]["generation"] == 1
+    listed = colony.client.get_blueprints(colony.colonyname, colony.user_prvkey)
+    names = [b["metadata"]["name"] for b in listed]
+    assert names == ["kept"]
+    assert len(colony.client.get_blueprint_history(kept["blueprintid"], colony.user_prvkey)) == 1
+    assert len(waiting_reconciles(colony)) == 1
+
+
 # -- raw HTTP -------------------------------------------------------------------------------------
 
 
