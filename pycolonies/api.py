@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, overload
 
 from pycolonies import wire
+from pycolonies.api_blueprints import BlueprintsApi
 from pycolonies.models import File, FuncSpec, Process, ProcessGraph, Workflow
 
 Parse = Callable[[Any], Any]
@@ -87,7 +88,7 @@ def _spec_with_nodename(funcspec: FuncSpec | JSONDict, nodename: str) -> JSONDic
     return {**funcspec, "nodename": nodename}
 
 
-class ColoniesApi(ABC):
+class ColoniesApi(BlueprintsApi, ABC):
     """The Colonies RPC surface. Subclasses provide the transport in :meth:`_invoke`."""
 
     WAITING = wire.WAITING

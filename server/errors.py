@@ -24,7 +24,8 @@ class NotFound(RpcError):
 
 
 class Conflict(RpcError):
-    """The request contradicts what is already stored (e.g. a channel sequence that is taken)."""
+    """The request contradicts what is stored: a channel sequence taken by another entry, a thing
+    to add that exists already, or a removal that would orphan others (the reference's 409)."""
 
     status = 409
 

@@ -11,7 +11,8 @@ The signature covers only the payload, so a captured request stays valid forever
   deterministically and send no nonce) is refused if the identical signed request was accepted
   within the window, except for the types whose byte-identical repeats are those clients'
   everyday use: the work they repeat (``LEGACY_REPEATED_WORK``: assign polls, identical log
-  lines, resubmitting the same spec ...) and the owner's grants (``LEGACY_GRANTS``: adding a
+  lines, resubmitting the same spec, a reconciler's unchanged blueprint status, reconciling a
+  blueprint again ...) and the owner's grants (``LEGACY_GRANTS``: adding a
   colony, executor, user or function, approving an executor), which are re-issued byte for byte
   after a removal or a rejection. Revocations (remove, reject, cancel ...) and closes stay
   one-per-window, so a captured revocation cannot undo the owner's later re-grant, and a captured
@@ -48,6 +49,8 @@ LEGACY_REPEATED_WORK = frozenset(
         "runcronmsg",
         "reportallocationmsg",
         "updateexecutormsg",
+        "updateblueprintstatusmsg",
+        "reconcileblueprintmsg",
     }
 )
 LEGACY_GRANTS = frozenset(

@@ -24,6 +24,7 @@ from pycolonies.cli import (
     attribute,
     channel,
     cluster,
+    blueprint,
     colony,
     cron,
     executor,
@@ -89,6 +90,7 @@ app.add_typer(fs.app, name="fs")
 app.add_typer(channel.app, name="channel")
 app.add_typer(location.app, name="location")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(blueprint.app, name="blueprint")
 app.command("run")(run.run_interactive)
 
 

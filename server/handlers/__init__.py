@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.context import Handler
 from server.handlers import (
     attributes,
+    blueprints,
     channels,
     cluster,
     colonies,
@@ -30,7 +31,7 @@ def routing_table() -> dict[str, Handler]:
     table: dict[str, Handler] = {}
     for module in (colonies, executors, users, functions, processes, graphs, crons, generators, logs,
                    attributes, files, serverinfo, overview, pause, channels, locations, security, cluster,
-                   nodes):
+                   nodes, blueprints):
         for payloadtype, handler in module.HANDLERS.items():
             if payloadtype in table:
                 raise RuntimeError(f"two handlers for {payloadtype}")

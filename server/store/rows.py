@@ -120,6 +120,61 @@ def to_generator(row: Any, checker_period_ms: int) -> WireDict:
     )
 
 
+# Keys of a blueprint's metadata that the server keeps (columns), not the client.
+BLUEPRINT_METADATA_KEYS = frozenset({
+    "name", "colonyname", "namespace", "locationname", "generation", "createdAt", "updatedAt",
+    "lastReconciliationProcess", "lastReconciliationTime",
+})
+
+
+def to_blueprint_definition(row: Any) -> WireDict:
+    """A definition as the client sent it, with its id, kind and colony filled in."""
+    data = dict(row["data"])
+    metadata = {**(data.get("metadata") or {}), "name": row["name"], "colonyname": row["colony_name"],
+                "namespace": row["colony_name"], "createdAt": wire.format_time(row["added"])}
+    return WireDict({**data, "blueprintdefinitionid": row["definition_id"], "kind": "BlueprintDefinition",
+                     "metadata": metadata})
+
+
+def to_blueprint(row: Any) -> WireDict:
+    metadata = {key: value for key, value in (row["metadata"] or {}).items()
+                if key not in BLUEPRINT_METADATA_KEYS}
+    metadata.update(
+        name=row["name"],
+        colonyname=row["colony_name"],
+        namespace=row["colony_name"],
+        locationname=row["location_name"],
+        generation=row["generation"],
+        createdAt=wire.format_time(row["created"]),
+        updatedAt=wire.format_time(row["updated"]),
+        lastReconciliationProcess=row["last_reconcile_process_id"],
+        lastReconciliationTime=wire.format_time(row["last_reconcile_time"]),
+    )
+    blueprint = WireDict(blueprintid=row["blueprint_id"], kind=row["kind"], metadata=metadata)
+    if row["handler"] is not None:
+        blueprint["handler"] = row["handler"]
+    blueprint["spec"] = row["spec"]
+    blueprint["status"] = row["status"]
+    return blueprint
+
+
+def to_blueprint_history(row: Any) -> WireDict:
+    return WireDict(
+        historyid=row["history_id"],
+        blueprintid=row["blueprint_id"],
+        kind=row["kind"],
+        namespace=row["colony_name"],
+        colonyname=row["colony_name"],
+        name=row["name"],
+        generation=row["generation"],
+        spec=row["spec"],
+        status=row["status"],
+        timestamp=wire.format_time(row["recorded"]),
+        changedby=row["changed_by"],
+        changetype=row["change_type"],
+        processid=row["process_id"],
+    )
+
 def to_executor(row: Any) -> Executor:
     return Executor(
         executorid=row["executor_id"],

@@ -89,6 +89,7 @@ class Files:
 
     spec: Path  # one function spec
     workflow: Path  # a list of function specs
+    blueprint: Path  # a blueprint (or definition): one object
 
 
 @pytest.fixture
@@ -96,7 +97,9 @@ def files(tmp_path: Path) -> Files:
     spec = {"funcname": "echo", "conditions": {"executortype": "t"}}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     (tmp_path / "workflow.json").write_text(json.dumps([{**spec, "nodename": "a"}]))
-    return Files(tmp_path / "spec.json", tmp_path / "workflow.json")
+    (tmp_path / "blueprint.json").write_text(json.dumps({"kind": "K", "metadata": {"name": "x"},
+                                                         "spec": {"replicas": 1}}))
+    return Files(tmp_path / "spec.json", tmp_path / "workflow.json", tmp_path / "blueprint.json")
 
 
 def by_flag(files: Files) -> dict[str, str]:
@@ -137,6 +140,8 @@ def plausible_args(path: CommandPath, files: Files) -> list[str]:
     values = by_flag(files)
     if path == ("function", "submit"):
         values["--spec"] = str(files.spec)
+    if path[0] == "blueprint":
+        values["--spec"] = str(files.blueprint)
     args = list(path)
     for param in COMMANDS[path].params:
         flag = param.opts[0]
@@ -379,6 +384,20 @@ def malformed_arguments(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
     yield ["cron", "add", "--name", "c", "--spec", missing], "--cron or"
     yield ["cron", "add", "--name", "c", "--spec", bad_file(tmp_path, "c.json", json.dumps(
         [{"funcname": "f", "nodename": "a"}])), "--cron", "not a cron"], "Error: "
+    for command in (["blueprint", "add"], ["blueprint", "update"], ["blueprint", "definition", "add"]):
+        yield [*command, "--spec", missing], "cannot read"
+        yield [*command, "--spec", not_json], "not valid JSON"
+        yield [*command, "--spec", bad_nodes], "must hold a JSON object"
+        yield [*command, "--spec", bad_file(tmp_path, "meta.json", json.dumps({"metadata": 1}))], "metadata"
+    yield ["blueprint", "add", "--spec", bad_file(tmp_path, "nokind.json", json.dumps(
+        {"metadata": {"name": "b"}}))], "blueprint.kind: is required"
+    yield ["blueprint", "get", "--name", "nope"], "not found"
+    yield ["blueprint", "history", "--name", "x", "--limit", "0"], "--limit"
+    yield ["blueprint", "log", "--name", "x", "--count", "many"], "--count"
+    yield ["blueprint", "set", "--name", "nope", "--key", "replicas", "--value", "1"], "not found"
+    yield ["blueprint", "definition", "add", "--spec", bad_file(tmp_path, "schema.json", json.dumps(
+        {"metadata": {"name": "d"}, "spec": {"names": {"kind": "K"}, "schema": {"type": 5},
+                                             "handler": {"executorType": "t"}}}))], "not a valid JSON Schema"
     yield ["user", "add", "--name", "u", "--prvkey-file", str(tmp_path)], "cannot read"
     yield ["user", "add", "--name", "u", "--prvkey-file", bad_file(tmp_path, "k", "zz")], "not a valid"
     yield ["colony", "add", "--name", "c", "--colonyprvkey", "zz"], "--colonyprvkey"

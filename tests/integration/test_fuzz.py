@@ -157,6 +157,7 @@ def messages(env: ColonyEnv, pid: str) -> list[tuple[dict[str, Any], str]]:
         ({"msgtype": "getnodesbylocationmsg", "colonyname": colony, "location": "x"}, user),
         ({"msgtype": "getclustermsg"}, env.server_prvkey),
         *rotations(env),
+        *blueprint_messages(env),
     ]
 
 
@@ -171,6 +172,43 @@ def rotations(env: ColonyEnv) -> list[tuple[dict[str, Any], str]]:
          spare.executor_prvkey),
         ({"msgtype": "changecolonyidmsg", "colonyname": colony, "colonyid": fresh}, spare.colony_prvkey),
         ({"msgtype": "changeserveridmsg", "serverid": fresh}, env.server_prvkey),
+    ]
+
+
+FUZZ_KIND = "FuzzDeployment"
+
+
+def fuzz_definition(colony: str) -> dict[str, Any]:
+    return {"kind": "BlueprintDefinition", "metadata": {"name": "fuzzdeployments", "colonyname": colony},
+            "spec": {"names": {"kind": FUZZ_KIND},
+                     "schema": {"type": "object", "properties": {"replicas": {"type": "integer"},
+                                                                 "tags": {"type": "array"}},
+                                "required": ["replicas"]},
+                     "handler": {"executorType": "fuzz-reconciler", "functionName": "reconcile"}}}
+
+
+def fuzz_blueprint(colony: str, name: str = "fz") -> dict[str, Any]:
+    return {"kind": FUZZ_KIND, "metadata": {"name": name, "colonyname": colony, "locationname": "l1",
+                                            "labels": {"a": "b"}},
+            "handler": {"executorNames": ["x"]}, "spec": {"replicas": 2, "tags": ["t", 1]}}
+
+
+def blueprint_messages(env: ColonyEnv) -> list[tuple[dict[str, Any], str]]:
+    """The blueprint messages; the test adds ``fuzz_definition`` and ``fuzz_blueprint`` first."""
+    colony, user, owner = env.colonyname, env.user_prvkey, env.colony_prvkey
+    return [
+        ({"msgtype": "addblueprintdefinitionmsg", "blueprintdefinition": fuzz_definition(colony)}, owner),
+        ({"msgtype": "getblueprintdefinitionmsg", "colonyname": colony, "name": "fuzzdeployments"}, user),
+        ({"msgtype": "removeblueprintdefinitionmsg", "namespace": colony, "name": "fuzzdeployments"}, owner),
+        ({"msgtype": "addblueprintmsg", "blueprint": fuzz_blueprint(colony, "fz2")}, user),
+        ({"msgtype": "updateblueprintmsg", "blueprint": fuzz_blueprint(colony), "forcegeneration": True},
+         user),
+        ({"msgtype": "getblueprintsmsg", "namespace": colony, "kind": FUZZ_KIND, "locationname": "l1"}, user),
+        ({"msgtype": "removeblueprintmsg", "namespace": colony, "name": "fz2"}, user),
+        ({"msgtype": "getblueprinthistorymsg", "blueprintid": "a" * 64, "limit": 5}, user),
+        ({"msgtype": "updateblueprintstatusmsg", "colonyname": colony, "blueprintname": "fz",
+          "status": {"ready": 1, "list": [1, {"x": None}]}}, env.executor_prvkey),
+        ({"msgtype": "reconcileblueprintmsg", "namespace": colony, "name": "fz", "force": True}, owner),
     ]
 
 
@@ -285,6 +323,8 @@ def test_fuzzed_requests_get_no_5xx_and_log_no_error(colony: ColonyEnv,
          "conditions": {"colonyname": colony.colonyname, "executortype": colony.executortype}},
         colony.user_prvkey)
     colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
+    colony.client.add_blueprint_definition(fuzz_definition(colony.colonyname), colony.colony_prvkey)
+    colony.client.add_blueprint(fuzz_blueprint(colony.colonyname), colony.user_prvkey)
     templates = messages(colony, process.processid)
     good = signed(json.dumps(templates[0][0]), templates[0][1], templates[0][0]["msgtype"])
     connection = Connection(colony.server.host, colony.server.port)
