@@ -22,9 +22,9 @@ except ImportError:  # pragma: no cover - an older typer, on click
 from pycolonies import crypto
 from pycolonies.cli import (
     attribute,
+    blueprint,
     channel,
     cluster,
-    blueprint,
     colony,
     cron,
     executor,
