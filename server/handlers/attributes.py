@@ -32,7 +32,6 @@ async def add_attribute(call: Call) -> Any:
                                                         attribute.attributetype)
     attribute.targetcolonyname = row["colony_name"]
     attribute.targetprocessgraphid = row["processgraph_id"]
-    attribute.state = row["state"]
     if not await store.add(call.pool, attribute):
         raise BadRequest(f"Failed to add attribute, the process already has an attribute <{attribute.key}> "
                          "of this type")

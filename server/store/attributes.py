@@ -20,6 +20,7 @@ async def add(db: Db, attribute: Attribute) -> bool:
         attribute.attributetype,
         attribute.key,
         attribute.value,
+        attribute.state,
     )
     return status.endswith(" 1")
 

@@ -33,9 +33,9 @@ def to_process(row: Any, attributes: list[Attribute] | None = None) -> WireDict:
     the stored spec is already in wire form (normalised when it was submitted)."""
     state = row["state"]
     if attributes is None:
-        wire_attributes = [{**a, "state": state} for a in row.get("attributes") or []]
+        wire_attributes = [dict(a) for a in row.get("attributes") or []]
     else:
-        wire_attributes = [{**a.to_wire(), "state": state} for a in attributes]
+        wire_attributes = [a.to_wire() for a in attributes]
     spec = dict(row["spec"])
     env = {a["key"]: a["value"] for a in wire_attributes if a["attributetype"] == wire.ENV}
     if env:
@@ -249,7 +249,7 @@ def to_function(row: Any) -> Function:
 
 
 def to_attribute(row: Any) -> Attribute:
-    """An attribute, with the state of its process (``state``)."""
+    """An attribute, with the state its client sent."""
     return Attribute(
         attributeid=row["attribute_id"],
         targetid=row["target_id"],

@@ -179,6 +179,23 @@ def test_add_and_get_attribute_with_deterministic_id(colony: ColonyEnv) -> None:
         (expected_id, "result-key", "some value")]
 
 
+def test_an_attribute_keeps_the_state_its_client_sent(colony: ColonyEnv) -> None:
+    """As the reference returns it: the attribute's own state, not its process's."""
+    pid = running(colony)
+    url = f"http://{colony.server.host}:{colony.server.port}"
+    attribute = {"targetid": pid, "key": "phase", "value": "v", "attributetype": wire.OUT, "state": 7}
+    status, added = rawrpc.call(url, {"msgtype": "addattributemsg", "attribute": attribute},
+                                colony.executor_prvkey)
+    assert status == 200 and added["state"] == 7
+    assert colony.client.get_attribute(added["attributeid"], colony.user_prvkey)["state"] == 7
+    colony.client.close(pid, [], colony.executor_prvkey)
+    process = colony.client.get_process(pid, colony.user_prvkey)
+    assert process.state == wire.SUCCESS
+    assert [a.state for a in process.attributes if a.key == "phase"] == [7]
+    plain = colony.client.add_attribute(running(colony), "k", "v", colony.executor_prvkey)
+    assert plain["state"] == 0  # none sent
+
+
 def test_attribute_types_are_distinct_ids(colony: ColonyEnv) -> None:
     pid = running(colony)
     ids = set()
