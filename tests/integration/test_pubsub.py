@@ -32,6 +32,7 @@ from server.app import PUBSUB
 from server.realtime.endpoint import MAX_SUBSCRIPTIONS, PubSubEndpoint
 from server.realtime.listener import APPLICATION_NAME
 from server.testing import ServerThread
+from tests import rawrpc
 from tests.conftest import ColonyEnv, make_colony
 from tests.support import wait_until
 
@@ -264,7 +265,10 @@ def test_push_is_a_reply_envelope_with_the_fresh_process(colony: ColonyEnv, serv
     assert pushed["processid"] == process.processid
     assert pushed["state"] == wire.RUNNING
     assert pushed["assignedexecutorid"] == crypto.derive_id(colony.executor_prvkey)
-    assert pushed == colony.client.get_process(process.processid, colony.user_prvkey).to_wire()
+    # the process as getprocessmsg sends it (the wire JSON, not the SDK's model of it)
+    _, fresh = rawrpc.call(server.url, {"msgtype": "getprocessmsg", "processid": process.processid},
+                           colony.user_prvkey)
+    assert pushed == fresh
     wait_idle(server)
 
 
