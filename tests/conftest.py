@@ -51,21 +51,6 @@ async def _migrate(dsn: str) -> None:
         await con.close()
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """For pytest-xdist's ``--dist loadgroup`` (as ``.ci/run`` runs the suite): a file's tests stay
-    on one worker, so its module fixtures are set up once, and every test that needs the one
-    single-node Slurm, or podman's image store, runs on the same worker."""
-    for item in items:
-        if item.get_closest_marker("slurm"):
-            group = "slurm"
-        elif item.get_closest_marker("podman"):
-            group = "podman"
-        else:
-            group = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An admin connection string for a PostgreSQL server that tests may create databases in."""

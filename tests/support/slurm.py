@@ -8,11 +8,13 @@ where it fails: CI installs them (``.ci/run``).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -184,9 +186,30 @@ def _cancel_all(env: dict[str, str]) -> None:
             print(exc)
 
 
+# One test cluster at a time on a machine (pytest-xdist workers, or two test runs): two would
+# share munged and the node's name, and a job of one times out no more.
+LOCK_FILE = Path(tempfile.gettempdir()) / "colonies-test-slurm.lock"
+
+
+@contextmanager
+def _machine_lock() -> Iterator[None]:
+    with LOCK_FILE.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another test's cluster runs
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @contextmanager
 def running_slurm(base: Path) -> Iterator[Slurm]:
-    """A single-node Slurm with its files under ``base``; stopped (its jobs with it) at the end."""
+    """A single-node Slurm with its files under ``base``; stopped (its jobs with it) at the end.
+    Only one runs on the machine at a time: a second waits for the first to stop."""
+    with _machine_lock():
+        yield from _running_slurm(base)
+
+
+def _running_slurm(base: Path) -> Iterator[Slurm]:
     for sub in ("log", "state", "spool"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     host = socket.gethostname()
