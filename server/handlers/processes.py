@@ -227,15 +227,13 @@ async def list_processes(call: Call) -> Any:
     state = call.msg.int("state")
     if state not in (wire.WAITING, wire.RUNNING, wire.SUCCESS, wire.FAILED, wire.CANCELLED):
         raise BadRequest("Failed to get processes, invalid msg.State")
-    return await store.list_by_state(
-        call.pool,
-        colony,
-        state,
-        count,
-        executor_type=call.msg.str("executortype"),
-        label=call.msg.str("label"),
-        initiator_name=call.msg.str("initiator"),
-    )
+    return await store.list_by_state(call.pool, colony, state, count, **_list_filters(call))
+
+
+def _list_filters(call: Call) -> dict[str, str]:
+    """The optional filters of a process listing (each applied when not empty)."""
+    return {"executor_type": call.msg.str("executortype"), "label": call.msg.str("label"),
+            "initiator_name": call.msg.str("initiator")}
 
 
 MAX_HISTORY_PROCESSES = 10_000
@@ -273,16 +271,8 @@ async def find_processes(call: Call) -> Any:
             after = paging.decode(cursor, as_time=state != wire.WAITING)
         except paging.BadCursor as exc:
             raise BadRequest(f"Invalid findprocessesmsg: after is {exc}") from exc
-    found, following = await store.page_by_state(
-        call.pool,
-        colony,
-        state,
-        count,
-        executor_type=call.msg.str("executortype"),
-        label=call.msg.str("label"),
-        initiator_name=call.msg.str("initiator"),
-        after=after,
-    )
+    found, following = await store.page_by_state(call.pool, colony, state, count, after=after,
+                                                  **_list_filters(call))
     return {"processes": found, "next": paging.encode(*following) if following else ""}
 
 
