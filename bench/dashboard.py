@@ -205,7 +205,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--browser-samples", type=int, default=3, help="timed page loads of each kind")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium part")
     add_environment_options(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.cprofile = os.environ.get("BENCH_CPROFILE")  # as the other benchmarks (bench/load.py)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
