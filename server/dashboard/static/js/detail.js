@@ -85,7 +85,8 @@ function actions(session, process, refresh, status) {
 }
 
 export function process(session, params, processId) {
-  const status = h("div");
+  const status = h("div"); // reading the process (cleared once a read succeeds)
+  const actionStatus = h("div"); // what an action answered (kept until the next action)
   const header = h("div");
   const body = h("div");
   const logs = logTail(session, processId);
@@ -102,7 +103,7 @@ export function process(session, params, processId) {
     const conditions = spec.conditions || {};
     header.replaceChildren(
       h("p", { class: "title" }, h("strong", {}, spec.funcname || "(no function)"), " ", stateBadge(process.state)),
-      actions(session, process, refresh, status));
+      actions(session, process, refresh, actionStatus));
     fill(body,
       facts([
         ["process", h("code", {}, process.processid)],
@@ -151,7 +152,7 @@ export function process(session, params, processId) {
   };
   tick();
   return {
-    node: section("Process", status, header, body, logBox),
+    node: section("Process", status, header, actionStatus, body, logBox),
     stop: () => { stopped = true; clearTimeout(timer); },
   };
 }
