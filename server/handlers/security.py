@@ -39,38 +39,36 @@ async def _rotate(call: Call, field: str, change: Change) -> Any:
     return call.msg.data
 
 
-@records_replay
-async def change_user_id(call: Call) -> Any:
+MemberIdChange = Callable[[Any, str, str, str], Awaitable[list[str]]]
+
+
+async def _change_member_id(call: Call, kind: str, field: str, change_id: MemberIdChange) -> Any:
+    """A user or an executor (``kind``) of the colony changes its own id to ``field``, and hands
+    what it owns (processes, workflows, crons, generators) over to the new id."""
     colony = call.msg.str("colonyname")
     await auth.require_member(call.pool, colony, call.signer, approved=False)
-    new_id = call.msg.str("userid")
+    new_id = call.msg.str(field)
 
     async def change(con: Any) -> bool:
-        if not await store.change_user_id(con, colony, call.signer, new_id):
+        if not await change_id(con, colony, call.signer, new_id):
             return False
         await store.hand_over(con, colony, call.signer, new_id)
         return True
 
-    if not any(m.kind == "user" for m in await auth.members(call.pool, colony, call.signer)):
-        raise Forbidden(f"Access denied, the signer is not a user of Colony <{colony}>")
-    return await _rotate(call, "userid", change)
+    if not any(m.kind == kind for m in await auth.members(call.pool, colony, call.signer)):
+        raise Forbidden(f"Access denied, the signer is not {'an' if kind == 'executor' else 'a'} {kind} "
+                        f"of Colony <{colony}>")
+    return await _rotate(call, field, change)
+
+
+@records_replay
+async def change_user_id(call: Call) -> Any:
+    return await _change_member_id(call, "user", "userid", store.change_user_id)
 
 
 @records_replay
 async def change_executor_id(call: Call) -> Any:
-    colony = call.msg.str("colonyname")
-    await auth.require_member(call.pool, colony, call.signer, approved=False)
-    new_id = call.msg.str("executorid")
-
-    async def change(con: Any) -> bool:
-        if not await store.change_executor_id(con, colony, call.signer, new_id):
-            return False
-        await store.hand_over(con, colony, call.signer, new_id)
-        return True
-
-    if not any(m.kind == "executor" for m in await auth.members(call.pool, colony, call.signer)):
-        raise Forbidden(f"Access denied, the signer is not an executor of Colony <{colony}>")
-    return await _rotate(call, "executorid", change)
+    return await _change_member_id(call, "executor", "executorid", store.change_executor_id)
 
 
 @records_replay
