@@ -23,7 +23,8 @@ Phases (``--phases``, comma separated; default all, in this order):
            submit -> executor receives -> close acknowledged (p50/p99 ms).
   history  assign latency for a ready process with 10^3 and with ``--history`` finished (SUCCESS)
            processes in the table (bulk-inserted with SQL); needs database access.
-  pgbench  PostgreSQL's own pgbench (tpcb-like) write tps on the same PostgreSQL: the ceiling.
+  pgbench  PostgreSQL's own pgbench write tps on the same PostgreSQL: the ceiling (tpcb-like, or
+           ``--pgbench-mode simple-update``, which is ``-N``).
 
 Everything it starts (server, PostgreSQL, pgbench) is stopped and its temporary directory removed
 when it finishes, fails or is interrupted (Ctrl-C / SIGTERM). It only talks to 127.0.0.1 unless
@@ -338,7 +339,8 @@ class Environment:
             warnings.simplefilter("ignore")
             from server.embedded import EmbeddedPostgres
         assert self.tempdir is not None
-        self.embedded = EmbeddedPostgres(self.tempdir / "pgdata")
+        self.embedded = EmbeddedPostgres(self.tempdir / "pgdata",
+                                         settings=getattr(self.args, "pg_settings", None))
         log(f"starting embedded PostgreSQL in {self.embedded.data_dir}")
         self.embedded.start()
         self.admin_dsn = self.embedded.dsn
@@ -934,10 +936,11 @@ async def phase_pgbench(run: Run) -> dict[str, Any]:
     try:
         log(f"pgbench: -i -s {args.pgbench_scale}")
         await _run_tool([str(binary), "-i", "-q", "-s", str(args.pgbench_scale), *conn, PGBENCH_DB], env)
+        mode = getattr(args, "pgbench_mode", "tpcb-like")
         log(f"pgbench: -c {args.pgbench_clients} -j {args.pgbench_threads} -T {args.pgbench_time} "
-            "(tpcb-like)")
+            f"({mode})")
         cpu0 = run.meter.snapshot()
-        output = await _run_tool([str(binary), "-c", str(args.pgbench_clients),
+        output = await _run_tool([str(binary), "-b", mode, "-c", str(args.pgbench_clients),
                                   "-j", str(args.pgbench_threads), "-T", str(args.pgbench_time),
                                   *conn, PGBENCH_DB], env)
         cpu1 = run.meter.snapshot()
@@ -952,7 +955,7 @@ async def phase_pgbench(run: Run) -> dict[str, Any]:
         return {"skipped": f"could not read tps from pgbench output:\n{output[-500:]}"}
     usage = CpuMeter.usage(cpu0, cpu1)  # "client" is pgbench itself here
     usage.pop("server", None)
-    return {"tps": round(float(match.group(1)), 1), "scale": args.pgbench_scale,
+    return {"tps": round(float(match.group(1)), 1), "mode": mode, "scale": args.pgbench_scale,
             "clients": args.pgbench_clients, "threads": args.pgbench_threads,
             "seconds": args.pgbench_time, "cpu": usage}
 
@@ -1124,8 +1127,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         rows.append(("history", "", "skipped", r["skipped"]))
     r = results.get("pgbench")
     if r and "skipped" not in r:
-        rows.append(("pgbench ceiling", f"tpcb-like -s {r['scale']} -c {r['clients']} -j {r['threads']} "
-                     f"-T {r['seconds']}", f"{_fmt(r['tps'])} tps", _cpu(r.get("cpu"))))
+        rows.append(("pgbench ceiling", f"{r.get('mode', 'tpcb-like')} -s {r['scale']} -c {r['clients']} "
+                     f"-j {r['threads']} -T {r['seconds']}", f"{_fmt(r['tps'])} tps", _cpu(r.get("cpu"))))
         if e2e_rate is not None:
             fraction = e2e_rate / r["tps"] if r["tps"] else float("nan")
             results["e2e_fraction_of_pgbench"] = round(fraction, 3)
@@ -1198,6 +1201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench -c")
     parser.add_argument("--pgbench-threads", type=int, default=2, help="pgbench -j")
     parser.add_argument("--pgbench-time", type=int, default=10, help="pgbench -T (seconds)")
+    parser.add_argument("--pgbench-mode", default="tpcb-like", choices=("tpcb-like", "simple-update"),
+                        help="pgbench -b: simple-update is -N (no branch/teller updates)")
     parser.add_argument("--url", help="benchmark a running server (e.g. http://127.0.0.1:50080) instead")
     parser.add_argument("--server-prvkey",
                         help="with --url: the server owner key (or COLONIES_SERVER_PRVKEY)")

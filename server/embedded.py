@@ -38,9 +38,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None,
+                 settings: dict[str, str] | None = None) -> None:
+        """``settings`` are extra server settings (``-c name=value``), e.g. for a benchmark's
+        ``shared_preload_libraries``."""
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.port = port or free_port()
+        self.settings = dict(settings or {})
         self.run_as: str | None = SYSTEM_USER if os.geteuid() == 0 else None
 
     @property
@@ -96,6 +100,8 @@ class EmbeddedPostgres:
             f"-p {self.port} -c listen_addresses='' -k {self.data_dir} "
             "-c max_connections=300 -c fsync=on -c synchronous_commit=on"
         )
+        for name, value in self.settings.items():
+            options += f" -c {name}={value}"
         self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60",
                   "-l", str(self.data_dir / "postgres.log"), "-o", options, "start")
         log.info("embedded PostgreSQL listening on its socket in %s (port %d)", self.data_dir, self.port)
