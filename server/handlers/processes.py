@@ -142,10 +142,16 @@ async def _close_successful(call: Call) -> None:
     output = call.msg.list("out")
     if not process_id:
         raise BadRequest("Failed to close process as successful, processid is required")
-    async with call.pool.acquire() as con, con.transaction():
-        closed = await store.close_successful(con, process_id, call.signer, output or None, call.replay_key)
-        if closed is not None and closed["processgraph_id"]:
-            await graphs.after_success(con, closed)
+    # One autocommit statement for a process outside workflows; a workflow member closes in a
+    # transaction with the release of its children.
+    closed = await store.close_successful(call.pool, process_id, call.signer, output or None, call.replay_key,
+                                          standalone_only=True)
+    if closed is store.IN_GRAPH:
+        async with call.pool.acquire() as con, con.transaction():
+            closed = await store.close_successful(con, process_id, call.signer, output or None,
+                                                  call.replay_key)
+            if closed is not None:
+                await graphs.after_success(con, closed)
     if closed is None:
         await _explain_refusal(call, process_id, "close process as successful")
 

@@ -197,13 +197,24 @@ def lease_expired(row: Any) -> bool:
     return deadline is not None and deadline <= datetime.now(UTC)
 
 
+IN_GRAPH = object()  # close_successful(standalone_only=True) of a workflow member: nothing done
+
+
 async def close_successful(
-    db: Db, process_id: str, executor_id: str, output: list[Any] | None, replay_key: str | None = None
+    db: Db, process_id: str, executor_id: str, output: list[Any] | None, replay_key: str | None = None,
+    *, standalone_only: bool = False,
 ) -> Any:
     """RUNNING -> SUCCESS by its assignee (still an approved executor, lease not expired), folding
     the run into its function's statistics. Returns the updated row, or None if refused. Run it in a
-    transaction and release the process's children next (``graphs.after_success``)."""
-    row = await db.fetchrow(SQL["close_successful"], process_id, executor_id, output, replay_key)
+    transaction and release the process's children next (``graphs.after_success``).
+
+    ``standalone_only``: for a workflow member, change nothing (the replay record included) and
+    return ``IN_GRAPH``, so that a process outside workflows closes in one autocommit statement
+    and a member is closed again the transactional way."""
+    row = await db.fetchrow(SQL["close_successful"], process_id, executor_id, output, replay_key,
+                            standalone_only)
+    if row["in_graph"]:
+        return IN_GRAPH
     seen_requests.check_recorded(row, replay_key)
     return row if row["process_id"] is not None else None
 

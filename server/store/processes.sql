@@ -112,14 +112,21 @@ SELECT p.*, d.attributes, d.parents, d.children
 -- means). A workflow process share-locks its graph first, so that a cancellation (which locks the
 -- graph exclusively, then its processes) waits for the close instead of deadlocking with it.
 -- $4 is the replay key. No row of the process when the close was refused.
-WITH recorded AS (  -- the replay record of this request ($4; NULL: not recorded)
-    INSERT INTO seen_requests (signature) SELECT $4::text WHERE $4::text IS NOT NULL
+-- $5 (standalone only): touch nothing, not even the replay record, if the process is a workflow
+-- member (column in_graph), whose close must run in a transaction with the release of its
+-- children; a process outside workflows then closes in this one autocommit statement.
+WITH target AS (SELECT q.processgraph_id <> '' AS in_graph FROM processes q WHERE q.process_id = $1),
+deferred AS (SELECT $5::boolean AND coalesce((SELECT in_graph FROM target), false) AS yes),
+recorded AS (  -- the replay record of this request ($4; NULL: not recorded)
+    INSERT INTO seen_requests (signature)
+    SELECT $4::text WHERE $4::text IS NOT NULL AND NOT (SELECT yes FROM deferred)
     ON CONFLICT DO NOTHING
     RETURNING 1),
-fresh AS (SELECT $4::text IS NULL OR EXISTS (SELECT 1 FROM recorded) AS ok),
+fresh AS (SELECT $4::text IS NULL OR EXISTS (SELECT 1 FROM recorded) OR (SELECT yes FROM deferred) AS ok),
 graph AS (
     SELECT g.processgraph_id FROM processgraphs g
-     WHERE g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
+     WHERE NOT $5::boolean
+       AND g.processgraph_id = (SELECT q.processgraph_id FROM processes q WHERE q.process_id = $1)
        FOR SHARE OF g),
 closed AS (
     UPDATE processes p
@@ -128,7 +135,7 @@ closed AS (
      WHERE process_id = $1 AND state = state_running() AND assigned_executor_id = $2
        AND lease_held(exec_deadline) AND is_approved_executor(p.colony_name, $2)
        AND (processgraph_id = '' OR processgraph_id = (SELECT processgraph_id FROM graph))
-       AND (SELECT ok FROM fresh)
+       AND NOT (SELECT yes FROM deferred) AND (SELECT ok FROM fresh)
     RETURNING *),
 run AS (
     SELECT closed.colony_name, closed.funcname, e.name AS executor_name,
@@ -151,7 +158,7 @@ stats AS (
     RETURNING 1),
 event AS (
     SELECT notify_process_changed(process_id, state, colony_name, executor_type) FROM closed)
-SELECT (SELECT ok FROM fresh) AS fresh, closed.*,
+SELECT (SELECT ok FROM fresh) AS fresh, (SELECT yes FROM deferred) AS in_graph, closed.*,
        (SELECT count(*) FROM stats) AS functions_updated, (SELECT count(*) FROM event) AS events
   FROM (VALUES (1)) AS one (x)
   LEFT JOIN closed ON true

@@ -336,3 +336,29 @@ def test_a_future_dated_request_is_remembered_until_its_time_is_stale(database: 
         status, error = _send(server.url, submit)
         assert status == 403 and "Replayed" in error["message"]
         assert len(client.list_processes(env.colonyname, 100, wire.WAITING, env.user_prvkey)) == 1
+
+
+def test_a_workflow_members_close_is_recorded_once_and_a_refused_one_is_not(colony: ColonyEnv) -> None:
+    """A workflow member's close takes the transactional path (its children are released with
+    it); its replay record is made there, once, and a refused close leaves none behind."""
+    cond = {"colonyname": colony.colonyname, "executortype": colony.executortype}
+    workflow = {"colonyname": colony.colonyname, "functionspecs": [
+        {"nodename": "a", "funcname": "a", "conditions": {**cond, "dependencies": []}},
+        {"nodename": "b", "funcname": "b", "conditions": {**cond, "dependencies": ["a"]}}]}
+    graph = colony.client.submit_workflow(workflow, colony.user_prvkey)
+    first = colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
+    assert first.spec.nodename == "a" and first.processgraphid == graph.processgraphid
+    other_key = colony.add_executor("bystander")
+    wrong = client_rpc.request_envelope(
+        {"msgtype": "closesuccessfulmsg", "processid": first.processid, "out": ["x"]}, other_key)
+    for _ in range(2):  # refused both times: the first refusal left no replay record
+        status, error = _send(colony.server.url, wrong)
+        assert status == 403 and "another executor" in error["message"]
+    close = client_rpc.request_envelope(
+        {"msgtype": "closesuccessfulmsg", "processid": first.processid, "out": ["from a"]},
+        colony.executor_prvkey)
+    assert _send(colony.server.url, close)[0] == 200
+    status, error = _send(colony.server.url, close)
+    assert status == 403 and "Replayed" in error["message"]
+    child = colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
+    assert child.spec.nodename == "b" and child.input == ["from a"]  # released by the close
