@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pycolonies import crypto
+from pycolonies import crypto, jsontext
 
 # Process and process-graph states
 WAITING = 0
@@ -49,7 +48,7 @@ MSGPACK_CONTENT_TYPE = "application/msgpack"
 
 def encode_payload(msg: dict[str, Any]) -> str:
     """Standard base64 (with padding) of the message's JSON text."""
-    return base64.b64encode(json.dumps(msg).encode()).decode()
+    return base64.b64encode(jsontext.dumps_bytes(msg)).decode()
 
 
 def decode_payload(payload: str) -> Any:
@@ -58,7 +57,7 @@ def decode_payload(payload: str) -> Any:
         raw = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("payload is not valid base64") from exc
-    return json.loads(raw) if raw else None
+    return jsontext.loads(raw) if raw else None
 
 
 def signed_request(msg: dict[str, Any], prvkey: str) -> dict[str, str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import asyncpg
+
+from pycolonies import jsontext
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ async def pending_migrations(con: asyncpg.Connection) -> list[int]:
 
 async def init_connection(con: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
-        await con.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await con.set_type_codec(typename, encoder=jsontext.dumps, decoder=jsontext.loads,
+                                 schema="pg_catalog")
 
 
 async def _keep_session(con: asyncpg.Connection) -> None:

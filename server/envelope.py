@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from typing import Any
 
 import asyncpg
 import msgpack
 
-from pycolonies import wire
+from pycolonies import jsontext, wire
 from pycolonies.crypto import SignatureError, recover_id
 from server.errors import BadRequest, Forbidden, RpcError
 from server.payload import JsonRejected, load_json, text_problem
@@ -36,7 +35,7 @@ def error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
 def parse_envelope(raw: bytes | str, use_msgpack: bool = False) -> dict[str, str]:
     """A request envelope with its three fields as strings (missing or null ones are "")."""
     try:
-        envelope = msgpack.unpackb(raw) if use_msgpack else json.loads(raw)
+        envelope = msgpack.unpackb(raw) if use_msgpack else jsontext.loads(raw)
     except Exception as exc:
         raise BadRequest("Bad request, the body is not a valid RPC envelope "
                          f"({'msgpack' if use_msgpack else 'JSON'} decode failed)") from exc

@@ -18,6 +18,8 @@ import json
 import re
 from typing import Any
 
+from pycolonies import jsontext
+
 MAX_DEPTH = 100
 _MAX_PATH_SHOWN = 80
 _TOO_DEEP = f"is nested deeper than {MAX_DEPTH} levels of objects and lists (the limit for JSON values)"
@@ -50,7 +52,7 @@ def load_json(raw: bytes | str) -> Any:
     """Parse JSON text and check it as described above; JsonRejected (a ValueError) if it is not
     acceptable. Invalid JSON raises ``ValueError`` (or ``UnicodeDecodeError``) as json.loads does."""
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = jsontext.loads(raw, parse_constant=_reject_constant)
     except RecursionError:  # deeper than the decoder itself goes (about 1,000 levels)
         raise JsonRejected(_path_of_too_deep(raw), _TOO_DEEP) from None
     as_bytes = isinstance(raw, bytes | bytearray)

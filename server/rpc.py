@@ -8,14 +8,13 @@ msgtype == payloadtype -> handler (authorization, then business logic).
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from typing import Any
 
 import msgpack
 from aiohttp import web
 
-from pycolonies import wire
+from pycolonies import jsontext, wire
 from pycolonies.codec import to_wire
 from server.context import Call, Handler, Services, reply_type
 from server.envelope import decode_message, error_reply, parse_envelope, recover_signer
@@ -60,7 +59,8 @@ class RpcEndpoint:
                 return web.Response(
                     body=msgpack.packb(body), status=status, content_type=wire.MSGPACK_CONTENT_TYPE
                 )
-            return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+            return web.Response(body=jsontext.dumps_bytes(body), status=status,
+                                content_type="application/json", charset="utf-8")
         finally:
             self.services.metrics.request(label, status, time.perf_counter() - started)
 
