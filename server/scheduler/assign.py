@@ -47,22 +47,28 @@ async def assign(
             memory_limit=memory_limit, replay_key=key,
         )
 
+    heard = wakeups.notifications
     found = await attempt(replay_key)  # the fast path: one statement
     if found.process is not None:
         return found.process
-    queue = await executor_type()
+    # The statement names the approved executor's queue; otherwise the caller's check refuses.
+    queue = found.executor_type if found.executor_type is not None else await executor_type()
     if timeout < 0:
         raise _nothing(found.paused)
-    # Registered before looking, so a wake-up between the look and the wait is not lost.
+    # Registered before looking again, so a wake-up between the look and the wait is not lost;
+    # when no wake-up at all arrived since the first look began, that look still holds.
+    look_again = wakeups.notifications != heard
     with wakeups.waiter(colony_name, queue) as waiter:
         while True:
             if wakeups.closing:
                 raise Unavailable("Server is shutting down, retry the assign on another replica or later")
             waiter.looked = wakeups.generation(colony_name, queue)
             waiter.event.clear()
-            found = await attempt()
-            if found.process is not None:
-                return found.process
+            if look_again:
+                found = await attempt()
+                if found.process is not None:
+                    return found.process
+            look_again = True
             if wakeups.generation(colony_name, queue) != waiter.looked:
                 continue  # new work (or a resume) was announced while we looked: look again
             if found.ready_left and not found.paused:

@@ -56,6 +56,9 @@ class Wakeups:
     def __init__(self, dsn: str) -> None:
         self.closing = False
         self.handoffs = 0  # wake-ups passed on by a waiter that could not use them (for tests, metrics)
+        # Every wake-up this replica heard, of any queue: an assign that saw none arrive during
+        # its first look (before it had a queue to be woken on) need not look again.
+        self.notifications = 0
         self._queues: dict[str, _Queue] = {}
         self._listener = ChannelListener(dsn, CHANNEL, self.wake, self.wake_all,
                                          name="wake-up listener")
@@ -86,6 +89,7 @@ class Wakeups:
     def wake(self, key: str) -> None:
         """A new generation of ready work: wake the longest-waiting idle waiter (for a colony's
         topic: every waiter of the colony)."""
+        self.notifications += 1
         colony = colony_of_topic(key)
         if colony is not None:
             self.wake_colony(colony)
@@ -116,6 +120,7 @@ class Wakeups:
 
     def wake_colony(self, colony_name: str) -> None:
         """Wake every waiter of the colony, whatever its executortype (its assignments resumed)."""
+        self.notifications += 1
         prefix = topic(colony_name, "")
         for key, queue in self._queues.items():
             if key.startswith(prefix):
@@ -125,6 +130,7 @@ class Wakeups:
 
     def wake_all(self) -> None:
         """Wake every waiter (after reconnecting, when notifications may have been missed)."""
+        self.notifications += 1
         for queue in self._queues.values():
             queue.generation += 1
             for waiter in queue.waiters:

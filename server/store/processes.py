@@ -26,6 +26,7 @@ class Assignment(NamedTuple):
     process: WireDict | None
     ready_left: bool
     paused: bool
+    executor_type: str | None = None  # when nothing was taken: the approved signer's type
 
 
 def new_id() -> str:
@@ -179,7 +180,7 @@ async def assign_next(
     row = await db.fetchrow(SQL["assign_next"], colony_name, executor_id, cpu_limit, memory_limit, replay_key)
     seen_requests.check_recorded(row, replay_key)
     process = to_process(row) if row["process_id"] is not None else None
-    return Assignment(process, bool(row["ready_left"]), bool(row["paused"]))
+    return Assignment(process, bool(row["ready_left"]), bool(row["paused"]), row["signer_executor_type"])
 
 
 async def get_row(db: Db, process_id: str) -> Any:

@@ -47,7 +47,8 @@ SELECT name FROM colony_member($1, $2)
 -- (its type, its name or location when the process names them, within cpu $3 and memory $4),
 -- stamp the executor's liveness, and say whether ready processes of its type remain (ones it may
 -- not run, or locked ones) and whether the colony's assignments are paused (then nothing is
--- taken). $5 is the replay key.
+-- taken). $5 is the replay key. When nothing is taken, signer_executor_type is the approved
+-- executor's type (the queue to wait on; NULL: the signer is no approved executor of the colony).
 WITH recorded AS (  -- the replay record of this request ($5; NULL: not recorded)
     INSERT INTO seen_requests (signature) SELECT $5::text WHERE $5::text IS NOT NULL
     ON CONFLICT DO NOTHING
@@ -94,6 +95,7 @@ SELECT (SELECT ok FROM fresh) AS fresh, (SELECT count(*) FROM event) AS events,
                     WHERE r.colony_name = $1 AND r.executor_type = me.executor_type
                       AND r.state = state_waiting() AND NOT r.wait_for_parents)
        END AS ready_left,
+       CASE WHEN taken.process_id IS NULL THEN (SELECT executor_type FROM me) END AS signer_executor_type,
        taken.*, d.attributes, d.parents, d.children  -- attributes and edges: assigning changes neither
   FROM (VALUES (1)) AS one (x)
   LEFT JOIN taken ON true

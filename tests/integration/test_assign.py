@@ -344,3 +344,54 @@ def test_a_wake_up_reaches_the_eligible_waiter_behind_an_ineligible_one(colony: 
     colony.client.submit_func_spec(spec(colony), colony.user_prvkey)  # release the first waiter
     first.join(15)
     assert first.result is not None
+
+
+def test_a_wake_up_that_arrives_during_the_first_look_is_not_lost(colony: ColonyEnv, database: str) -> None:
+    """The first look of a long-poll runs before the waiter has a queue to be woken on. Work
+    committed during that look (invisible to its snapshot) announces itself then; the assign must
+    notice and look again, not sleep through it. The look is held on the executor's row lock (its
+    liveness stamp) while the process is submitted and its wake-up is heard."""
+    wakeups = wakeups_of(colony.server)
+
+    async def scenario() -> Any:
+        holder = await asyncpg.connect(database)
+        try:
+            async with AsyncColonies(colony.server.host, colony.server.port) as sdk:
+                tx = holder.transaction()
+                await tx.start()
+                await holder.execute(
+                    "UPDATE executors SET last_heard_from = now() - interval '1 hour' "
+                    "WHERE colony_name = $1 AND name = $2", colony.colonyname, colony.executorname)
+                assign = asyncio.create_task(sdk.assign(colony.colonyname, 120, colony.executor_prvkey))
+                await wait_until_async(lambda: _blocked_on_lock(holder))
+                heard = wakeups.notifications
+                submitted = await sdk.submit_func_spec(spec(colony, funcname="late"), colony.user_prvkey)
+                await wait_until_async(lambda: _true(wakeups.notifications > heard))
+                await tx.commit()
+                try:  # only a failure guard: a lost wake-up leaves the long-poll asleep for 120 s
+                    return submitted, await asyncio.wait_for(assign, 20)
+                except TimeoutError:
+                    pytest.fail("the long-poll slept through the wake-up heard during its first look")
+        finally:
+            await holder.close()
+
+    submitted, taken = asyncio.run(scenario())
+    assert taken.processid == submitted.processid
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _blocked_on_lock(con: asyncpg.Connection) -> bool:
+    return bool(await con.fetchval(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"))
+
+
+async def wait_until_async(check, timeout: float = 30.0) -> None:  # noqa: ANN001 - an async predicate
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
