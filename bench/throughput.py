@@ -122,8 +122,8 @@ async def _run_share(share: Share, outstanding: Any) -> dict[str, Any]:
     async def submitter(client: WireClient) -> None:
         nonlocal seq
         while time.monotonic() < share.submit_until:
-            if outstanding.value >= share.backlog:
-                await asyncio.sleep(0.0005)
+            if outstanding.value >= share.backlog:  # closes happen in every load process: poll
+                await asyncio.sleep(0.002)
                 continue
             with outstanding.get_lock():
                 outstanding.value += 1
@@ -182,7 +182,7 @@ async def _run_share(share: Share, outstanding: Any) -> dict[str, Any]:
 
 async def statement_stats(con: asyncpg.Connection) -> list[dict[str, Any]]:
     rows = await con.fetch(
-        """SELECT s.query, s.calls, s.total_exec_time, s.rows, s.wal_bytes, s.toplevel
+        """SELECT s.query, s.calls, s.total_exec_time, s.total_plan_time, s.rows, s.wal_bytes, s.toplevel
              FROM pg_stat_statements s
             WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND s.query NOT LIKE '%pg_stat_statements%' AND s.query NOT LIKE '%pg_stat_database%'""")
@@ -328,8 +328,11 @@ def summarise(args: argparse.Namespace, results: list[dict[str, Any]], window: t
         out["pg_exec_ms_per_process"] = round(sum(s["total_exec_time"] for s in top_level) / closed, 3)
         out["wal_bytes_per_process"] = round(sum(int(s["wal_bytes"]) for s in top_level) / closed)
         top = sorted(stats, key=lambda s: (not s["toplevel"], -s["calls"]))[: args.top_statements]
+        out["pg_plan_ms_per_process"] = round(sum(s["total_plan_time"] for s in top_level) / closed, 3)
         out["statements"] = [{"per_process": round(s["calls"] / closed, 3),
                               "mean_ms": round(s["total_exec_time"] / s["calls"], 3) if s["calls"] else None,
+                              "plan_mean_ms": round(s["total_plan_time"] / s["calls"], 3)
+                              if s["calls"] else None,
                               "toplevel": s["toplevel"], "query": _short(s["query"])} for s in top]
     before, after = times
     server: dict[str, Any] = {}
@@ -360,11 +363,12 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
     if "statements_per_process" in r:
         lines.append(f"  per process: {r['statements_per_process']} statements (round trips; and "
                      f"{r['nested_statements_per_process']} run inside them by functions and triggers), "
-                     f"{r['pg_exec_ms_per_process']} ms executing "
+                     f"{r['pg_exec_ms_per_process']} ms executing (+{r['pg_plan_ms_per_process']} planning) "
                      f"in PostgreSQL, {r['wal_bytes_per_process']} WAL bytes")
         for s in r["statements"]:
             where = "" if s["toplevel"] else "(nested) "
-            lines.append(f"    {s['per_process']:6.3f} x {s['mean_ms']:.3f} ms  {where}{s['query']}")
+            plan = f" (+{s['plan_mean_ms']:.3f} planning)" if args.track_planning else ""
+            lines.append(f"    {s['per_process']:6.3f} x {s['mean_ms']:.3f} ms{plan}  {where}{s['query']}")
     lines.append("  the server's time per request (its /metrics; clients' view in brackets):")
     client_view = {"submitfuncspecmsg": r["submit_client"], "assignprocessmsg": r["assign_client"],
                    "closesuccessfulmsg": r["close_client"]}
@@ -392,6 +396,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0,
                         help="COLONIES_SERVER_WORKERS (0: the server's default)")
     parser.add_argument("--top-statements", type=int, default=14)
+    parser.add_argument("--track-planning", action="store_true",
+                        help="pg_stat_statements.track_planning: planning time per statement")
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench ceiling")
     parser.add_argument("--pgbench-mode", default="simple-update", choices=("simple-update", "tpcb-like"))
     parser.add_argument("--pgbench-scale", type=int, default=1)
@@ -411,7 +417,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # what load.Environment and load.start_py_spy read
     args.url = args.server_prvkey = args.cprofile = None
     args.py_spy_idle = args.py_spy_gil = False
-    args.pg_settings = PG_SETTINGS
+    args.pg_settings = {**PG_SETTINGS,
+                        "pg_stat_statements.track_planning": "on" if args.track_planning else "off"}
     return args
 
 
