@@ -21,7 +21,6 @@ Written text is compact (no spaces) and UTF-8; both are valid JSON for every rea
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 try:
@@ -29,9 +28,18 @@ try:
 except ImportError:  # pragma: no cover - orjson is a dependency; this keeps a bare install working
     orjson = None  # type: ignore[assignment]
 
-# Integers that orjson would read inexactly: beyond 2**64 - 1 (20+ digits) or below -2**63.
-_WIDE_BYTES = re.compile(rb"\d{20}|-\d{19}")
-_WIDE_TEXT = re.compile(r"\d{20}|-\d{19}")
+# Integers that orjson would read inexactly: beyond 2**64 - 1 (20+ digits) or below -2**63 (a
+# minus and 19 digits). Found by mapping every digit to "0" and everything else but "-" to a space,
+# then two substring searches: several times faster than a regular expression, which cost more
+# than the whole parse.
+_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else b if b == 0x2D else 0x20 for b in range(256))
+_TWENTY_DIGITS = b"0" * 20
+_MINUS_NINETEEN_DIGITS = b"-" + b"0" * 19
+
+
+def _may_hold_a_wide_integer(raw: bytes | bytearray | str) -> bool:
+    shape = (raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw).translate(_DIGIT_RUNS)
+    return _TWENTY_DIGITS in shape or _MINUS_NINETEEN_DIGITS in shape
 
 
 class Overflowed(float):
@@ -50,13 +58,11 @@ def loads(raw: bytes | bytearray | str, **json_options: Any) -> Any:
     """Parse JSON text as ``json.loads(raw, **json_options)`` would, only faster when it can.
     ``json_options`` (e.g. ``parse_constant``) apply to the standard-library path, which is the only
     one that could meet what they handle."""
-    if orjson is not None:
-        wide = _WIDE_BYTES if isinstance(raw, bytes | bytearray) else _WIDE_TEXT
-        if wide.search(raw) is None:  # type: ignore[arg-type]
-            try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                pass  # let json decide, and word the error
+    if orjson is not None and not _may_hold_a_wide_integer(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # let json decide, and word the error
     return json.loads(raw, **{"parse_float": _parse_float, **json_options})
 
 
