@@ -3,6 +3,13 @@
 The connection is re-opened if PostgreSQL goes away (its termination is noticed at once, and a
 ping every few seconds catches a silent loss). Notifications sent while it was down are lost,
 so ``on_listening`` runs after every (re)connection: the owner re-checks whatever it serves.
+
+An ``on_demand`` listener LISTENs only while its owner wants it (``want``), and UNLISTENs once
+nobody has wanted it for ``idle_unlisten_s``: every notification costs PostgreSQL a signal and a
+message to each listening connection, and the server a wake-up, so a replica should not hear
+the busy process-state channel while none of its clients subscribes to anything. When it starts
+listening again, ``on_listening`` runs as after a reconnection, so what was announced before
+the LISTEN took effect is re-checked.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_DELAY_S = 0.5
 PING_INTERVAL_S = 5.0
+IDLE_UNLISTEN_S = 30.0
 
 
 class ChannelListener:
@@ -33,9 +41,12 @@ class ChannelListener:
         name: str,
         application_name: str | None = None,
         also: dict[str, Callable[[str], None]] | None = None,
+        on_demand: bool = False,
+        idle_unlisten_s: float = IDLE_UNLISTEN_S,
     ) -> None:
         """Listen on ``channel`` (its notifications go to ``on_notification``) and on each
-        channel of ``also`` (to its own callback), on the one connection."""
+        channel of ``also`` (to its own callback), on the one connection; ``on_demand``: only
+        while wanted (see the module's notes)."""
         self.dsn = dsn
         self.channel = channel
         self.on_notification = on_notification
@@ -44,13 +55,30 @@ class ChannelListener:
         self.name = name
         self.application_name = application_name
         self.listening = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.idle_unlisten_s = idle_unlisten_s
+        self._on_demand = on_demand
+        self._wanted = not on_demand
+        self._unwanted_since = 0.0
+        self._changed = asyncio.Event()  # ``want`` changed: the listening loop re-decides
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, timeout: float = 30) -> None:
-        """Start listening; returns once the first LISTEN is in place."""
+        """Start listening; returns once the first LISTEN is in place (for an on-demand
+        listener: once its connection is open)."""
         self._task = asyncio.create_task(self._listen_forever(), name=self.name)
-        await asyncio.wait_for(self.listening.wait(), timeout)
+        ready = self.connected if self._on_demand else self.listening
+        await asyncio.wait_for(ready.wait(), timeout)
+
+    def want(self, wanted: bool) -> None:
+        """An on-demand listener's owner needs notifications (True) or no longer does (False)."""
+        if wanted == self._wanted:
+            return
+        self._wanted = wanted
+        if not wanted:
+            self._unwanted_since = asyncio.get_running_loop().time()
+        self._changed.set()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -79,21 +107,36 @@ class ChannelListener:
         con = await asyncpg.connect(self.dsn, server_settings=settings)
         lost = asyncio.Event()
         con.add_termination_listener(lambda _con: lost.set())
+        loop = asyncio.get_running_loop()
         try:
-            for channel in self.callbacks:
-                await con.add_listener(channel, self._notified)
-            self.listening.set()
-            log.info("%s listening", self.name)
-            self.on_listening()  # anything announced while nobody was listening
+            self.connected.set()
             while not lost.is_set() and not self._stopping.is_set():
+                self._changed.clear()
+                wait_s = PING_INTERVAL_S
+                if self._wanted and not self.listening.is_set():
+                    for channel in self.callbacks:
+                        await con.add_listener(channel, self._notified)
+                    self.listening.set()
+                    log.info("%s listening", self.name)
+                    self.on_listening()  # anything announced while nobody was listening
+                elif not self._wanted and self.listening.is_set():
+                    idle_for = loop.time() - self._unwanted_since
+                    if idle_for >= self.idle_unlisten_s:
+                        for channel in self.callbacks:
+                            await con.remove_listener(channel, self._notified)
+                        self.listening.clear()
+                        log.info("%s no longer listening: nobody needs it", self.name)
+                    else:
+                        wait_s = min(wait_s, self.idle_unlisten_s - idle_for)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_first(lost, self._stopping), PING_INTERVAL_S)
-                if not lost.is_set() and not self._stopping.is_set():
+                    await asyncio.wait_for(_first(lost, self._stopping, self._changed), wait_s)
+                if not lost.is_set() and not self._stopping.is_set() and not self._changed.is_set():
                     await con.execute("SELECT 1", timeout=PING_INTERVAL_S)
             if lost.is_set():
                 log.warning("%s lost its database connection; reconnecting", self.name)
         finally:
             self.listening.clear()
+            self.connected.clear()
             with contextlib.suppress(Exception):
                 await con.close(timeout=2)
 

@@ -231,6 +231,7 @@ class GraphFeed:
     graph_id: str
     reply_type: str = SUBSCRIBE_GRAPH
     _members: set[str] = field(default_factory=set)
+    _sent: dict[str, int] = field(default_factory=dict)  # every member's state as last sent
     _outsiders: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _listener: ProcessListener | None = None
     _inbox: Inbox = field(default_factory=Inbox)
@@ -259,19 +260,23 @@ class GraphFeed:
     async def follow(self, inbox: Inbox, push: Push) -> None:
         while True:
             events, resync = await inbox.take()
-            if resync:
-                await self._push_all(push)
-                continue
-            changed: dict[str, int] = {}
-            for event in events:
-                if await self._is_member(event.process_id, event.state):
-                    changed[event.process_id] = event.state
+            if resync:  # events may have been lost: re-read, and send what differs from what was sent
+                states = await graphs.member_states(self.pool, self.graph_id)
+                self._members = set(states)
+                changed = {pid: state for pid, state in states.items() if self._sent.get(pid) != state}
+            else:
+                changed = {}
+                for event in events:
+                    if await self._is_member(event.process_id, event.state):
+                        changed[event.process_id] = event.state
             if changed:
+                self._sent.update(changed)
                 await push({"processgraphid": self.graph_id, "states": changed})
 
     async def _push_all(self, push: Push) -> None:
         states = await graphs.member_states(self.pool, self.graph_id)
         self._members = set(states)
+        self._sent = dict(states)
         await push({"processgraphid": self.graph_id, "states": states})
 
     async def _is_member(self, process_id: str, state: int) -> bool:

@@ -6,6 +6,10 @@ every channel append on ``channels.CHANNEL``. A ``ChannelListener`` keeps one co
 to both and hands each event to the inboxes that watch its process id, its (colony, executortype,
 state) or its (process, channel). Notifications sent while the connection was down are lost, so
 after every reconnection each inbox is told to re-check the database.
+
+It LISTENs only while some inbox is registered (and a while after the last one leaves): a replica
+whose clients subscribe to nothing does not hear the three state changes of every process. The
+first inbox is therefore told to re-check once the LISTEN is in place, as after a reconnection.
 """
 
 from __future__ import annotations
@@ -67,33 +71,60 @@ class ProcessListener:
         self._by_type: dict[TypeKey, set[Inbox]] = {}
         self._by_colony: dict[str, set[Inbox]] = {}
         self._by_channel: dict[tuple[str, str], set[Inbox]] = {}
+        self._registrations = 0
         self._listener = ChannelListener(dsn, events.CHANNEL, self._on_notification, self.resync_all,
                                          name="pubsub listener", application_name=APPLICATION_NAME,
-                                         also={channels.CHANNEL: self._on_entry})
+                                         also={channels.CHANNEL: self._on_entry}, on_demand=True)
+
+    @contextlib.contextmanager
+    def _watch(self, table: dict, key: object, inbox: Inbox | None = None) -> Iterator[Inbox]:
+        """Register an inbox, LISTENing while any is registered."""
+        self._registrations += 1
+        self._listener.want(True)
+        try:
+            with _registered(table, key, inbox) as registered:
+                yield registered
+        finally:
+            self._registrations -= 1
+            self._listener.want(self._registrations > 0)
+
+    @property
+    def listening(self) -> bool:
+        """Whether the LISTEN is in place right now."""
+        return self._listener.listening.is_set()
+
+    @property
+    def idle_unlisten_s(self) -> float:
+        """How long the LISTEN stays after the last inbox left."""
+        return self._listener.idle_unlisten_s
+
+    @idle_unlisten_s.setter
+    def idle_unlisten_s(self, seconds: float) -> None:
+        self._listener.idle_unlisten_s = seconds
 
     @contextlib.contextmanager
     def watch_process(self, process_id: str, inbox: Inbox | None = None) -> Iterator[Inbox]:
         """An inbox (``inbox`` or a new one) receiving every state change of one process while the
         block runs."""
-        with _registered(self._by_process, process_id, inbox) as watching:
+        with self._watch(self._by_process, process_id, inbox) as watching:
             yield watching
 
     @contextlib.contextmanager
     def watch_channel(self, process_id: str, channel: str, inbox: Inbox) -> Iterator[Inbox]:
         """Deliver every entry appended to channel ``channel`` of the process to ``inbox``."""
-        with _registered(self._by_channel, (process_id, channel), inbox):
+        with self._watch(self._by_channel, (process_id, channel), inbox):
             yield inbox
 
     @contextlib.contextmanager
     def watch_type(self, colony_name: str, executor_type: str, state: int) -> Iterator[Inbox]:
         """An inbox receiving every process of (colony, executortype) that enters ``state``."""
-        with _registered(self._by_type, (colony_name, executor_type, state)) as inbox:
+        with self._watch(self._by_type, (colony_name, executor_type, state)) as inbox:
             yield inbox
 
     @contextlib.contextmanager
     def watch_colony(self, colony_name: str, inbox: Inbox) -> Iterator[Inbox]:
         """Deliver every state change in the colony to ``inbox`` while the block runs."""
-        with _registered(self._by_colony, colony_name, inbox):
+        with self._watch(self._by_colony, colony_name, inbox):
             yield inbox
 
     def _tables(self) -> tuple[dict, ...]:
@@ -129,7 +160,7 @@ class ProcessListener:
             self.dispatch(event)
 
     async def start(self, timeout: float = 30) -> None:
-        """Start listening; returns once the first LISTEN is in place."""
+        """Open the listening connection (it LISTENs once an inbox is registered)."""
         await self._listener.start(timeout)
 
     async def stop(self) -> None:

@@ -49,9 +49,11 @@ def pubsub_of(server: ServerThread) -> PubSubEndpoint:
 
 
 def wait_watching(server: ServerThread, count: int) -> None:
-    """Until ``count`` subscriptions are registered on this server (so no event can be missed)."""
+    """Until ``count`` subscriptions are registered on this server and its listener LISTENs (so no
+    event can be missed)."""
     endpoint = pubsub_of(server)
-    wait_until(lambda: endpoint.listener.watching >= count, 10, f"{count} registered subscriptions")
+    wait_until(lambda: endpoint.listener.watching >= count and endpoint.listener.listening, 10,
+               f"{count} registered subscriptions")
 
 
 def wait_idle(server: ServerThread) -> None:
@@ -270,6 +272,29 @@ def test_push_is_a_reply_envelope_with_the_fresh_process(colony: ColonyEnv, serv
                            colony.user_prvkey)
     assert pushed == fresh
     wait_idle(server)
+
+
+def test_the_listener_listens_only_while_someone_subscribes(colony: ColonyEnv, server: ServerThread) -> None:
+    """No subscriber, no LISTEN: a replica whose clients subscribe to nothing does not hear every
+    state change. The first subscriber's LISTEN is in place before its pushes are needed, and
+    after the last one leaves (and the linger) the LISTEN goes; a later subscriber still gets its
+    push, through a new LISTEN."""
+    listener = pubsub_of(server).listener
+    listener.idle_unlisten_s = 0.2
+    submit(colony)  # state changes with nobody subscribed
+    colony.client.close(colony.client.assign(colony.colonyname, 5, colony.executor_prvkey).processid, [],
+                        colony.executor_prvkey)
+    assert not listener.listening, "the server LISTENs with no subscriber"
+    for _ in range(2):
+        process = submit(colony)
+        with connect(server) as ws:
+            send(ws, subscribe_process(process.processid, wire.RUNNING), colony.user_prvkey)
+            wait_watching(server, 1)
+            colony.client.assign(colony.colonyname, 5, colony.executor_prvkey)
+            reply = receive(ws)
+            assert reply is not None and reply["payload"]["processid"] == process.processid
+        wait_idle(server)
+        wait_until(lambda: not listener.listening, 10, "the LISTEN to go once nobody subscribes")
 
 
 def test_already_in_state_is_pushed_at_once_and_timeout_zero_then_closes(colony: ColonyEnv) -> None:
