@@ -398,6 +398,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top-statements", type=int, default=14)
     parser.add_argument("--track-planning", action="store_true",
                         help="pg_stat_statements.track_planning: planning time per statement")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra setting of the embedded PostgreSQL (repeatable), e.g. "
+                             "auto_explain.log_min_duration=0 with --keep to read the plans in its log")
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench ceiling")
     parser.add_argument("--pgbench-mode", default="simple-update", choices=("simple-update", "tpcb-like"))
     parser.add_argument("--pgbench-scale", type=int, default=1)
@@ -417,8 +420,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # what load.Environment and load.start_py_spy read
     args.url = args.server_prvkey = args.cprofile = None
     args.py_spy_idle = args.py_spy_gil = False
+    extra = dict(item.split("=", 1) for item in args.pg_setting if "=" in item)
+    if len(extra) != len(args.pg_setting):
+        parser.error("--pg-setting takes NAME=VALUE")
     args.pg_settings = {**PG_SETTINGS,
-                        "pg_stat_statements.track_planning": "on" if args.track_planning else "off"}
+                        "pg_stat_statements.track_planning": "on" if args.track_planning else "off", **extra}
     return args
 
 
