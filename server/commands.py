@@ -26,7 +26,8 @@ def start(
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (default COLONIES_DATA_DIR)")] = None,
     workers: Annotated[
         int | None,
-        typer.Option(help="Server processes sharing the port (default COLONIES_SERVER_WORKERS or 1)"),
+        typer.Option(help="Server processes sharing the port (default COLONIES_SERVER_WORKERS, or auto: "
+                          "one per CPU, half as many when PostgreSQL is on this machine)"),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:

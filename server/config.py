@@ -20,6 +20,62 @@ def env_bool(name: str, default: bool = False, env: dict[str, str] | None = None
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+MAX_AUTO_WORKERS = 8
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def database_hosts(db_url: str) -> list[str]:
+    """The host names (or socket directories) of a PostgreSQL URL, multi-host ones included."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(db_url)
+    names: list[str] = []
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        if item.startswith("["):  # [IPv6]:port
+            names.append(item[1:].partition("]")[0])
+        elif item:
+            names.append(unquote(item.partition(":")[0]))
+    for value in parse_qs(parts.query).get("host", []):
+        names += [name for name in value.split(",") if name]
+    return names
+
+
+def database_is_local(db_url: str) -> bool:
+    """Whether PostgreSQL runs on this machine: the embedded one (no URL), a unix socket, or a
+    loopback host. Then it needs cores of its own."""
+    if not db_url:
+        return True
+    hosts = database_hosts(db_url) or ["/"]  # no host: libpq's default, the local unix socket
+    return all(h.startswith("/") or h == "localhost" or h == "::1" or h.startswith("127.") for h in hosts)
+
+
+def default_workers(db_url: str, cpus: int | None = None) -> int:
+    """``COLONIES_SERVER_WORKERS=auto`` (the default): one server process per available CPU, half
+    as many when PostgreSQL shares the machine, at least 1 and at most MAX_AUTO_WORKERS. On a
+    2-core machine with its database, 1: a second worker there lowered throughput by a quarter
+    (bench/README.md, "Throughput")."""
+    cpus = cpus or available_cpus()
+    share = cpus // 2 if database_is_local(db_url) else cpus
+    return max(1, min(MAX_AUTO_WORKERS, share))
+
+
+def env_workers(env: dict[str, str], db_url: str) -> int:
+    value = (env.get("COLONIES_SERVER_WORKERS") or "").strip()
+    if value.lower() in ("", "auto"):
+        return default_workers(db_url)
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"COLONIES_SERVER_WORKERS must be an integer or auto, got {value!r}") from exc
+
+
 def env_int(name: str, default: int, env: dict[str, str] | None = None) -> int:
     value = (env if env is not None else os.environ).get(name)
     if value is None or value.strip() == "":
@@ -171,7 +227,7 @@ class ServerConfig:
             tls_key=env.get("COLONIES_SERVER_HTTP_TLS_KEY") or env.get("COLONIES_TLSKEY", ""),
             db_url=env.get("COLONIES_DB_URL", ""),
             data_dir=Path(env.get("COLONIES_DATA_DIR") or "~/.colonies").expanduser(),
-            workers=env_int("COLONIES_SERVER_WORKERS", 1, env),
+            workers=env_workers(env, env.get("COLONIES_DB_URL", "")),
             db_pool_size=env_int("COLONIES_DB_POOL_SIZE", 20, env),
             replay_window_s=env_int("COLONIES_REPLAY_WINDOW", 300, env),
             replay_future_skew_s=env_int("COLONIES_REPLAY_FUTURE_SKEW", 60, env),

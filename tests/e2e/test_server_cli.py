@@ -38,9 +38,11 @@ CLI_TIMEOUT = 60.0
 
 
 def cli_env(**overrides: str) -> dict[str, str]:
-    """The current environment without any COLONIES_* variable, plus ``overrides``."""
+    """The current environment without any COLONIES_* variable, plus ``overrides`` (one server
+    worker unless they say otherwise: the default depends on the machine's cores)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLONIES_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["COLONIES_SERVER_WORKERS"] = "1"
     env.update(overrides)
     return env
 
