@@ -112,7 +112,40 @@ def categorise(frames: list[str]) -> str:
     return "other (interpreter, stdlib)"
 
 
-def summarise(stacks: list[tuple[list[str], int]], top: int = 20) -> str:
+# Where a request's own work is, by message type: the handler's frame (rpc.dispatch calls it).
+HANDLERS = [
+    ("submitfuncspecmsg (handlers.processes.submit)", _fn("submit", r"server/handlers/processes\.py")),
+    ("assignprocessmsg (handlers.processes.assign_process)", _fn("assign_process", r"server/handlers/")),
+    ("closesuccessfulmsg (handlers.processes.close_successful)",
+     _fn("close_successful", r"server/handlers/processes\.py")),
+]
+_HANDLE = _fn("handle", r"server/rpc\.py")
+
+
+def by_request_type(stacks: list[tuple[list[str], int]], total: int,
+                    ms_per_process: float | None) -> list[str]:
+    """Samples inside each hot handler, inside the request path shared by every type (HTTP,
+    envelope, signature, reply), and outside requests (event loop, listeners, sweeper)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for frames, count in stacks:
+        handler = next((name for name, pattern in HANDLERS if any(pattern.search(f) for f in frames)), None)
+        if handler is not None:
+            counts[handler] += count
+        elif any(_HANDLE.search(f) for f in frames):
+            counts["every request: reading, envelope, signature, dispatch, reply"] += count
+        elif any(_AIOHTTP.search(f) for f in frames):
+            counts["every request: aiohttp's HTTP parsing and writing outside the handler"] += count
+        else:
+            counts["outside requests: event loop, listeners, sweeper, pools"] += count
+    unit = " = {:.2f} ms per process" if ms_per_process else ""
+    lines = []
+    for name, count in counts.most_common():
+        share = count / total
+        lines.append(f"  {100.0 * share:5.1f}%{unit.format(share * ms_per_process) if unit else ''}  {name}")
+    return lines
+
+
+def summarise(stacks: list[tuple[list[str], int]], top: int = 20, ms_per_process: float | None = None) -> str:
     total = sum(count for _, count in stacks)
     if not total:
         return "no samples"
@@ -123,6 +156,9 @@ def summarise(stacks: list[tuple[list[str], int]], top: int = 20) -> str:
         by_category[categorise(frames)] += count
     for name, count in by_category.most_common():
         lines.append(f"  {100.0 * count / total:5.1f}%  {name}")
+    lines += ["", "By request type (the handler's own work; the rest of a request is shared by every type)"
+              + (f", of {ms_per_process} ms of server CPU per process:" if ms_per_process else ":")]
+    lines += by_request_type(stacks, total, ms_per_process)
     lines += ["", "Inclusive share of functions of interest:"]
     for name, pattern in INCLUSIVE:
         hit = sum(count for frames, count in stacks if any(pattern.search(f) for f in frames))
@@ -141,8 +177,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", help="py-spy record output in raw (collapsed stacks) format")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--ms-per-process", type=float,
+                        help="the server's CPU ms per process (bench/throughput.py's cpu_s_per_1000.server): "
+                             "shares are also shown as ms per process")
     args = parser.parse_args()
-    print(summarise(parse(args.profile), args.top))
+    print(summarise(parse(args.profile), args.top, args.ms_per_process))
     return 0
 
 
