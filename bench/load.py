@@ -1244,14 +1244,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    env = Environment(args)
+def sigterm_interrupts() -> None:
+    """SIGTERM stops a benchmark as Ctrl-C does, so that it cleans up what it started."""
 
     def terminate(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    env = Environment(args)
+    sigterm_interrupts()
     status = 0
     try:
         env.start()

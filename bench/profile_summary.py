@@ -29,7 +29,8 @@ import sys
 CATEGORIES: list[tuple[str, re.Pattern[str]]] = [
     ("signature recovery (coincurve + sha3)",
      re.compile(r"recover_id|\(coincurve/|sha3_hex|\(pycolonies/crypto\.py")),
-    ("JSON encode/decode", re.compile(r"\(json/|orjson|pycolonies/jsontext\.py|_reject_constant|_path_with_nul")),
+    ("JSON encode/decode",
+     re.compile(r"\(json/|orjson|pycolonies/jsontext\.py|_reject_constant|_path_with_nul")),
     ("base64", re.compile(r"\(base64\.py|binascii")),
     ("msgpack", re.compile(r"msgpack")),
     ("logging", re.compile(r"\(logging/")),

@@ -64,6 +64,7 @@ from load import (  # noqa: E402
     log,
     machine_busy_seconds,
     phase_pgbench,
+    sigterm_interrupts,
     start_py_spy,
     stop_py_spy,
     tree_cpu_seconds,
@@ -431,11 +432,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = Environment(args)
-
-    def terminate(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
+    sigterm_interrupts()
     try:
         env.start()
         results = asyncio.run(measure(args, env))
