@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 import asyncpg
@@ -77,7 +78,7 @@ class ChannelListener:
             return
         self._wanted = wanted
         if not wanted:
-            self._unwanted_since = asyncio.get_running_loop().time()
+            self._unwanted_since = time.monotonic()
         self._changed.set()
 
     async def stop(self) -> None:
@@ -107,7 +108,6 @@ class ChannelListener:
         con = await asyncpg.connect(self.dsn, server_settings=settings)
         lost = asyncio.Event()
         con.add_termination_listener(lambda _con: lost.set())
-        loop = asyncio.get_running_loop()
         try:
             self.connected.set()
             while not lost.is_set() and not self._stopping.is_set():
@@ -120,7 +120,7 @@ class ChannelListener:
                     log.info("%s listening", self.name)
                     self.on_listening()  # anything announced while nobody was listening
                 elif not self._wanted and self.listening.is_set():
-                    idle_for = loop.time() - self._unwanted_since
+                    idle_for = time.monotonic() - self._unwanted_since
                     if idle_for >= self.idle_unlisten_s:
                         for channel in self.callbacks:
                             await con.remove_listener(channel, self._notified)
