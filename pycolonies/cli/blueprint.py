@@ -18,7 +18,7 @@ from pycolonies.cli.common import (
     pick,
     print_details,
     print_json,
-    print_table,
+    print_listing,
     session,
 )
 
@@ -130,17 +130,12 @@ def definition_ls(colony: ColonyOption = None, json_output: JsonOption = False) 
     """List the colony's blueprint definitions (COLONIES_PRVKEY)."""
     with session() as (settings, client):
         definitions = client.get_blueprint_definitions(settings.colony(colony), settings.key())
-    if json_output:
-        print_json(definitions)
-    elif not definitions:
-        info("No blueprint definitions found")
-    else:
-        print_table(definitions, [
-            ("Name", _meta("name")),
-            ("Kind", lambda d: ((d.get("spec") or {}).get("names") or {}).get("kind", "")),
-            ("Executor Type", lambda d: ((d.get("spec") or {}).get("handler") or {}).get("executorType", "")),
-            ("FunctionName", lambda d: ((d.get("spec") or {}).get("handler") or {}).get("functionName", "")),
-        ])
+    print_listing(definitions, [
+        ("Name", _meta("name")),
+        ("Kind", lambda d: ((d.get("spec") or {}).get("names") or {}).get("kind", "")),
+        ("Executor Type", lambda d: ((d.get("spec") or {}).get("handler") or {}).get("executorType", "")),
+        ("FunctionName", lambda d: ((d.get("spec") or {}).get("handler") or {}).get("functionName", "")),
+    ], json_output=json_output, empty="No blueprint definitions found")
 
 
 @definition_app.command("remove")
@@ -232,17 +227,12 @@ def blueprint_ls(
     with session() as (settings, client):
         blueprints = client.get_blueprints(settings.colony(colony), settings.key(), kind=kind or None,
                                            location=location or None)
-    if json_output:
-        print_json(blueprints)
-    elif not blueprints:
-        info("No blueprints found")
-    else:
-        print_table(blueprints, [
-            ("Name", _meta("name")), ("Kind", pick("kind")), ("Location", _meta("locationname")),
-            ("Replicas", _spec("replicas")),
-            ("Ready", lambda bp: (bp.get("status") or {}).get("ready", "")),
-            ("Gen", _meta("generation")),
-        ])
+    print_listing(blueprints, [
+        ("Name", _meta("name")), ("Kind", pick("kind")), ("Location", _meta("locationname")),
+        ("Replicas", _spec("replicas")),
+        ("Ready", lambda bp: (bp.get("status") or {}).get("ready", "")),
+        ("Gen", _meta("generation")),
+    ], json_output=json_output, empty="No blueprints found")
 
 
 @app.command("remove")
@@ -283,15 +273,10 @@ def blueprint_history(
         changes = client.get_blueprint_history(blueprint["blueprintid"], prvkey, limit=limit)
     if generation >= 0:
         changes = [c for c in changes if c.get("generation") == generation]
-    if json_output:
-        print_json(changes)
-    elif not changes:
-        info("No history found")
-    else:
-        print_table(changes, [
-            ("Generation", pick("generation")), ("Timestamp", lambda c: format_time(c.get("timestamp"))),
-            ("Change Type", pick("changetype")), ("Changed By", pick("changedby")),
-        ])
+    print_listing(changes, [
+        ("Generation", pick("generation")), ("Timestamp", lambda c: format_time(c.get("timestamp"))),
+        ("Change Type", pick("changetype")), ("Changed By", pick("changedby")),
+    ], json_output=json_output, empty="No history found")
 
 
 @app.command("log")

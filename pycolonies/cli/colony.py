@@ -16,7 +16,7 @@ from pycolonies.cli.common import (
     pick,
     print_details,
     print_json,
-    print_table,
+    print_listing,
     session,
     show_new_key,
 )
@@ -66,12 +66,8 @@ def colony_ls(json_output: JsonOption = False) -> None:
     """List all colonies (COLONIES_SERVER_PRVKEY)."""
     with session() as (settings, client):
         colonies = client.list_colonies(settings.server_key())
-    if json_output:
-        print_json(colonies)
-    elif not colonies:
-        info("No colonies found")
-    else:
-        print_table(colonies, [("Name", pick("name")), ("ColonyId", pick("colonyid"))])
+    print_listing(colonies, [("Name", pick("name")), ("ColonyId", pick("colonyid"))],
+                  json_output=json_output, empty="No colonies found")
 
 
 @app.command("get")

@@ -234,6 +234,17 @@ def print_table(rows: Sequence[Any], columns: Sequence[Column], *, title: str | 
     console().print(table)
 
 
+def print_listing(rows: Sequence[Any], columns: Sequence[Column], *, json_output: bool, empty: str) -> None:
+    """A list command's output: the rows as JSON (``--json``), ``empty`` when there are none, or a
+    table."""
+    if json_output:
+        print_json(rows)
+    elif not rows:
+        info(empty)
+    else:
+        print_table(rows, columns)
+
+
 def print_details(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
     """A key/value table without a header row (the reference's detail tables)."""
     table = Table(box=table_box(), title=title, show_header=False)

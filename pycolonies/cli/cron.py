@@ -18,7 +18,7 @@ from pycolonies.cli.common import (
     pick,
     print_details,
     print_json,
-    print_table,
+    print_listing,
     session,
 )
 
@@ -90,13 +90,9 @@ def cron_ls(
     """List the colony's crons (COLONIES_PRVKEY)."""
     with session() as (settings, client):
         crons = client.get_crons(settings.colony(colony), count, settings.key())
-    if json_output:
-        print_json(crons)
-    elif not crons:
-        info("No crons found")
-    else:
-        print_table(crons, [("CronId", pick("cronid")), ("Name", pick("name")),
-                            ("Initiator", pick("initiatorname"))])
+    print_listing(crons, [("CronId", pick("cronid")), ("Name", pick("name")),
+                          ("Initiator", pick("initiatorname"))],
+                  json_output=json_output, empty="No crons found")
 
 
 @app.command("get")

@@ -23,6 +23,7 @@ from pycolonies.cli.common import (
     pick,
     print_details,
     print_json,
+    print_listing,
     print_table,
     session,
 )
@@ -75,13 +76,9 @@ def fs_ls(label: LabelOption = "/", colony: ColonyOption = None, json_output: Js
             latest = revisions[0] if revisions else {}
             rows.append({**item, "fileid": latest.get("fileid", ""), "added": latest.get("added", ""),
                          "revisions": len(revisions)})
-    if json_output:
-        print_json(rows)
-    elif not rows:
-        info(f"No files under label {normalize_label(label)}")
-    else:
-        print_table(rows, [("filename", pick("name")), ("size", pick("size")), ("latest id", pick("fileid")),
-                           ("added", pick("added")), ("revisions", pick("revisions"))])
+    print_listing(rows, [("filename", pick("name")), ("size", pick("size")), ("latest id", pick("fileid")),
+                         ("added", pick("added")), ("revisions", pick("revisions"))],
+                  json_output=json_output, empty=f"No files under label {normalize_label(label)}")
 
 
 @app.command("info")
@@ -175,13 +172,9 @@ def fs_search(
     with session() as (settings, client):
         found = client.search_files(settings.colony(colony), settings.key(), label=label, name=name,
                                     metadata=_metadata(meta), processid=producer, count=count)
-    if json_output:
-        print_json(found)
-    elif not found:
-        info("No files found")
-    else:
-        print_table(found, [("label", pick("label")), ("name", pick("name")), ("size", pick("size")),
-                            ("id", pick("fileid")), ("metadata", pick("metadata")), ("added", pick("added"))])
+    print_listing(found, [("label", pick("label")), ("name", pick("name")), ("size", pick("size")),
+                          ("id", pick("fileid")), ("metadata", pick("metadata")), ("added", pick("added"))],
+                  json_output=json_output, empty="No files found")
 
 
 @app.command("sync")
@@ -247,12 +240,8 @@ def label_ls(colony: ColonyOption = None, json_output: JsonOption = False) -> No
     """List the colony's labels with their number of files."""
     with session() as (settings, client):
         labels = client.get_file_labels(settings.colony(colony), settings.key())
-    if json_output:
-        print_json(labels)
-    elif not labels:
-        info("No labels found")
-    else:
-        print_table(labels, [("label", pick("name")), ("files", pick("files"))])
+    print_listing(labels, [("label", pick("name")), ("files", pick("files"))],
+                  json_output=json_output, empty="No labels found")
 
 
 @label_app.command("remove")
@@ -296,13 +285,9 @@ def snapshot_create(label: LabelOption,
 def snapshot_ls(colony: ColonyOption = None, json_output: JsonOption = False) -> None:
     with session() as (settings, client):
         snapshots = client.get_snapshots(settings.colony(colony), settings.key())
-    if json_output:
-        print_json(snapshots)
-    elif not snapshots:
-        info("No snapshots found")
-    else:
-        print_table(snapshots, [("name", pick("name")), ("label", pick("label")), ("id", pick("snapshotid")),
-                                ("files", lambda s: len(s.get("fileids") or [])), ("added", pick("added"))])
+    print_listing(snapshots, [("name", pick("name")), ("label", pick("label")), ("id", pick("snapshotid")),
+                              ("files", lambda s: len(s.get("fileids") or [])), ("added", pick("added"))],
+                  json_output=json_output, empty="No snapshots found")
 
 
 @snapshot_app.command("info")

@@ -19,7 +19,7 @@ from pycolonies.cli.common import (
     pick,
     print_details,
     print_json,
-    print_table,
+    print_listing,
     session,
 )
 from pycolonies.cli.cron import load_workflow_specs
@@ -69,13 +69,9 @@ def generator_ls(
         fail(f"--count must be between 1 and {wire.MAX_COUNT}")
     with session() as (settings, client):
         generators = client.get_generators(settings.colony(colony), settings.key(), count)
-    if json_output:
-        print_json(generators)
-    elif not generators:
-        info("No generators found")
-    else:
-        print_table(generators, [("GeneratorId", pick("generatorid")), ("Name", pick("name")),
-                                 ("Initiator", pick("initiatorname"))])
+    print_listing(generators, [("GeneratorId", pick("generatorid")), ("Name", pick("name")),
+                               ("Initiator", pick("initiatorname"))],
+                  json_output=json_output, empty="No generators found")
 
 
 @app.command("get")

@@ -14,7 +14,7 @@ from pycolonies.cli.common import (
     pick,
     print_details,
     print_json,
-    print_table,
+    print_listing,
     session,
 )
 
@@ -46,13 +46,9 @@ def location_ls(colony: ColonyOption = None, json_output: JsonOption = False) ->
     """List the colony's locations (COLONIES_PRVKEY)."""
     with session() as (settings, client):
         locations = client.get_locations(settings.colony(colony), settings.key())
-    if json_output:
-        print_json(locations)
-    elif not locations:
-        info("No locations found")
-    else:
-        print_table(locations, [("Name", pick("name")), ("Description", pick("description")),
-                                ("Long", pick("long")), ("Lat", pick("lat"))])
+    print_listing(locations, [("Name", pick("name")), ("Description", pick("description")),
+                              ("Long", pick("long")), ("Lat", pick("lat"))],
+                  json_output=json_output, empty="No locations found")
 
 
 def location_rows(location: dict[str, Any]) -> list[tuple[str, Any]]:
