@@ -71,22 +71,20 @@ class ProcessListener:
         self._by_type: dict[TypeKey, set[Inbox]] = {}
         self._by_colony: dict[str, set[Inbox]] = {}
         self._by_channel: dict[tuple[str, str], set[Inbox]] = {}
-        self._registrations = 0
         self._listener = ChannelListener(dsn, events.CHANNEL, self._on_notification, self.resync_all,
                                          name="pubsub listener", application_name=APPLICATION_NAME,
                                          also={channels.CHANNEL: self._on_entry}, on_demand=True)
 
     @contextlib.contextmanager
     def _watch(self, table: dict, key: object, inbox: Inbox | None = None) -> Iterator[Inbox]:
-        """Register an inbox, LISTENing while any is registered."""
-        self._registrations += 1
+        """Register an inbox, LISTENing while any is registered (a table drops a key whose last
+        inbox leaves, so any non-empty table means a registration)."""
         self._listener.want(True)
         try:
             with _registered(table, key, inbox) as registered:
                 yield registered
         finally:
-            self._registrations -= 1
-            self._listener.want(self._registrations > 0)
+            self._listener.want(any(self._tables()))
 
     @property
     def listening(self) -> bool:
