@@ -42,6 +42,9 @@ def _may_hold_a_wide_integer(raw: bytes | bytearray | str) -> bool:
     return _TWENTY_DIGITS in shape or _MINUS_NINETEEN_DIGITS in shape
 
 
+_INF = float("inf")
+
+
 class Overflowed(float):
     """A JSON number too large for a float (read as infinity): see the module's notes."""
 
@@ -49,9 +52,6 @@ class Overflowed(float):
 def _parse_float(text: str) -> float:
     value = float(text)
     return Overflowed(value) if value in (_INF, -_INF) else value
-
-
-_INF = float("inf")
 
 
 def loads(raw: bytes | bytearray | str, **json_options: Any) -> Any:
