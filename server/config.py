@@ -7,6 +7,7 @@ import os
 import resource
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_PORT = 50080
 MIB = 1024 * 1024
@@ -33,8 +34,6 @@ def available_cpus() -> int:
 
 def database_hosts(db_url: str) -> list[str]:
     """The host names (or socket directories) of a PostgreSQL URL, multi-host ones included."""
-    from urllib.parse import parse_qs, unquote, urlsplit
-
     parts = urlsplit(db_url)
     names: list[str] = []
     for item in parts.netloc.rpartition("@")[2].split(","):
