@@ -38,6 +38,7 @@ from pycolonies import wire
 from pycolonies.aio import AsyncColonies
 from pycolonies.errors import (
     AccessDeniedError,
+    AlreadyApplied,
     ColoniesError,
     ColoniesServerError,
     NotFoundError,
@@ -289,6 +290,13 @@ class Worker:
         try:
             process = await self.client.close_and_assign(run.process.processid, output, me.colonyname,
                                                          me.prvkey)
+        except AlreadyApplied:
+            # A retry after a lost reply: the close went through, and it may have assigned a
+            # process whose reply was lost with it; that one goes back to the queue.
+            log.info("%s: succeeded in %s (the close's reply was lost; its retry confirmed it)",
+                     run.label, elapsed)
+            await self._release_orphans()
+            return True
         except ColoniesError as exc:
             if unsupported(exc):
                 self._combined = False
@@ -319,6 +327,10 @@ class Worker:
         while True:
             try:
                 await call()
+            except AlreadyApplied:  # a retry after a lost reply: the first attempt went through
+                log.info("%s: the %s's reply was lost; its retry confirmed it", run.label, what)
+                self._outage.recovered()
+                return True
             except ColoniesError as exc:
                 if is_transient(exc) and not self._hurry.is_set() and loop.time() < deadline:
                     self._outage.note(exc)

@@ -15,6 +15,7 @@ from pycolonies.config import ClientConfig, colonies_client
 from pycolonies.crypto import Crypto
 from pycolonies.errors import (
     AccessDeniedError,
+    AlreadyApplied,
     BadRequestError,
     ColoniesConnectionError,
     ColoniesError,
@@ -76,6 +77,7 @@ __all__ = [
     "UNREGISTERED",
     "WAITING",
     "AccessDeniedError",
+    "AlreadyApplied",
     "AsyncColonies",
     "Attribute",
     "BadRequestError",

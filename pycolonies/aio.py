@@ -19,11 +19,11 @@ from typing import Any, cast
 
 import aiohttp
 
-from pycolonies import pubsub, rpc
+from pycolonies import pubsub, retrying, rpc
 from pycolonies.aio_files import AsyncFileTransfers
 from pycolonies.api import JSONDict, Parse, children_specs
 from pycolonies.base import HttpClientBase
-from pycolonies.errors import AccessDeniedError, unsupported
+from pycolonies.errors import AccessDeniedError, ColoniesError, unsupported
 from pycolonies.models import FuncSpec, Process
 from pycolonies.s3 import S3Settings
 
@@ -96,14 +96,19 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
         get_process = cast("Callable[[str, str], Awaitable[Process]]", self.get_process)
         if timeout > 0:
             loop = asyncio.get_running_loop()
-            started = loop.time()
-            pushes = self._pushes(pubsub.wait_messages(process, timeout), timeout, prvkey)
-            async with contextlib.aclosing(pushes):
-                pushed = await anext(pushes, None)
-            if pushed is not None:
-                return await get_process(processid, prvkey)
-            if loop.time() - started < timeout:
-                raise pubsub.closed_early(self._where)
+            deadline = loop.time() + timeout
+            early_closes = retrying.Attempts(self.retry_for)
+            left = timeout
+            while left > 0:
+                pushes = self._pushes(pubsub.wait_messages(process, left), left, prvkey)
+                async with contextlib.aclosing(pushes):
+                    pushed = await anext(pushes, None)
+                if pushed is not None:
+                    return await get_process(processid, prvkey)
+                left = deadline - loop.time()
+                if left > 0:  # closed early (a replica shutting down): subscribe again, elsewhere
+                    await asyncio.sleep(pubsub.resubscribe_pause(early_closes, self._where, left))
+                    left = pubsub.resubscribe_timeout(deadline - loop.time())
         else:
             current = await get_process(processid, prvkey)
             if current.state in pubsub.FINAL_STATES:
@@ -154,8 +159,19 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
     async def _invoke(self, msg: JSONDict, prvkey: str | None, parse: Parse) -> Any:
         envelope = rpc.request_envelope(msg, prvkey)
         body, headers = rpc.encode_request(envelope, self.use_msgpack)
-        status, content_type, data = await self._post(body, headers, rpc.http_timeout(msg, self.timeout))
-        return parse(rpc.decode_reply(data, content_type, status, self._where))
+        timeout = rpc.http_timeout(msg, self.timeout)
+        attempts = retrying.Attempts(self.retry_for)
+        while True:
+            try:
+                status, content_type, data = await self._post(body, headers, timeout)
+                reply = rpc.decode_reply(data, content_type, status, self._where)
+            except ColoniesError as exc:
+                pause = attempts.pause_after(exc)
+                if pause is None:
+                    attempts.raise_final(exc)
+                await asyncio.sleep(pause)
+                continue
+            return parse(reply)
 
     async def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str,
                       decode: Callable[[str, str], Any] = pubsub.decode_push) -> AsyncIterator[Any]:
@@ -212,8 +228,8 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
                     data = await response.read()
                     return response.status, response.headers.get("Content-Type", ""), data
             except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
-                retry = attempt == 1 and state["reused"] and not state["responded"]
-                if retry and _is_stale_connection(exc):
+                cut = _is_stale_connection(exc) or isinstance(exc, aiohttp.ClientPayloadError)
+                if cut and attempt == 1 and state["reused"] and not state["responded"]:
                     continue
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, cut=cut) from exc
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pycolonies import pubsub
 from pycolonies.api import ColoniesApi
 from pycolonies.errors import ColoniesConnectionError
+from pycolonies.retrying import DEFAULT_RETRY_FOR_S
 
 API_PATH = "/api"
 
@@ -17,6 +18,10 @@ class HttpClientBase(ColoniesApi):
     (signing always uses libsecp256k1 through coincurve). ``timeout`` (seconds, default none)
     bounds each request; an ``assign`` call adds its long-poll timeout on top. With
     ``use_msgpack=True`` the envelopes travel as msgpack instead of JSON.
+
+    A call the server could not answer (503 while its database fails over or a replica shuts
+    down, a connection cut by a load balancer) is sent again, unchanged, for up to ``retry_for``
+    seconds (default 30; 0 never retries); see :mod:`pycolonies.retrying`.
     """
 
     def __init__(
@@ -28,6 +33,7 @@ class HttpClientBase(ColoniesApi):
         *,
         use_msgpack: bool = False,
         timeout: float | None = None,
+        retry_for: float = DEFAULT_RETRY_FOR_S,
     ) -> None:
         self.host = host
         self.port = int(port)
@@ -35,6 +41,7 @@ class HttpClientBase(ColoniesApi):
         self.native_crypto = native_crypto
         self.use_msgpack = use_msgpack
         self.timeout = timeout
+        self.retry_for = float(retry_for)
         scheme = "https" if self.tls else "http"
         self.url = f"{scheme}://{host}:{self.port}{API_PATH}"
         self.pubsub_url = pubsub.url(host, self.port, self.tls)
@@ -50,6 +57,9 @@ class HttpClientBase(ColoniesApi):
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def _unreachable(self, exc: BaseException) -> ColoniesConnectionError:
+    def _unreachable(self, exc: BaseException, *, cut: bool = False) -> ColoniesConnectionError:
+        """The error for a failed transport; ``cut``: the connection was opened and then lost
+        (the call may be sent again), rather than refused."""
         reason = str(exc) or type(exc).__name__
-        return ColoniesConnectionError(f"Connection to Colonies server at {self._where} failed: {reason}")
+        return ColoniesConnectionError(f"Connection to Colonies server at {self._where} failed: {reason}",
+                                       retryable=cut)

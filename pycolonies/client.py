@@ -2,7 +2,8 @@
 
 One keep-alive ``http.client`` connection per thread; a request that fails on a reused connection
 before any reply bytes arrive (the server closed the idle connection) is resent once on a fresh
-connection.
+connection; a call the server could not answer is sent again for a while (``retry_for``, see
+:mod:`pycolonies.retrying`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pycolonies import blobs, pubsub, rpc
+from pycolonies import blobs, pubsub, retrying, rpc
 from pycolonies.api import JSONDict, Parse, children_specs
 from pycolonies.base import API_PATH, HttpClientBase
-from pycolonies.errors import AccessDeniedError, NotFoundError, unsupported
+from pycolonies.errors import AccessDeniedError, ColoniesError, NotFoundError, unsupported
 from pycolonies.filesync import SyncPlan, Transfer, plan_sync, snapshot_target
 from pycolonies.models import FuncSpec, Process, path_problem
 from pycolonies.s3 import PROTOCOL as S3_PROTOCOL
@@ -38,6 +39,13 @@ _STALE_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     BrokenPipeError,
     ssl.SSLEOFError,
     ssl.SSLZeroReturnError,
+)
+# A connection that was opened and then lost before the whole reply arrived: the call may be
+# sent again (a refused connection or a timeout is not one of these).
+_CUT_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    *_STALE_CONNECTION_ERRORS,
+    ConnectionAbortedError,
+    http.client.IncompleteRead,
 )
 
 
@@ -84,14 +92,19 @@ class Colonies(HttpClientBase):
         """
         processid = pubsub.process_id(process)
         if timeout > 0:
-            started = time.monotonic()
-            messages = pubsub.wait_messages(process, timeout)
-            with contextlib.closing(self._pushes(messages, timeout, prvkey)) as pushes:
-                pushed = next(pushes, None)
-            if pushed is not None:
-                return self.get_process(processid, prvkey)
-            if time.monotonic() - started < timeout:
-                raise pubsub.closed_early(self._where)
+            deadline = time.monotonic() + timeout
+            early_closes = retrying.Attempts(self.retry_for)
+            left = timeout
+            while left > 0:
+                messages = pubsub.wait_messages(process, left)
+                with contextlib.closing(self._pushes(messages, left, prvkey)) as pushes:
+                    pushed = next(pushes, None)
+                if pushed is not None:
+                    return self.get_process(processid, prvkey)
+                left = deadline - time.monotonic()
+                if left > 0:  # closed early (a replica shutting down): subscribe again, elsewhere
+                    time.sleep(pubsub.resubscribe_pause(early_closes, self._where, left))
+                    left = pubsub.resubscribe_timeout(deadline - time.monotonic())
         else:
             current = self.get_process(processid, prvkey)
             if current.state in pubsub.FINAL_STATES:
@@ -387,8 +400,19 @@ class Colonies(HttpClientBase):
     def _invoke(self, msg: JSONDict, prvkey: str | None, parse: Parse) -> Any:
         envelope = rpc.request_envelope(msg, prvkey)
         body, headers = rpc.encode_request(envelope, self.use_msgpack)
-        status, content_type, data = self._post(body, headers, rpc.http_timeout(msg, self.timeout))
-        return parse(rpc.decode_reply(data, content_type, status, self._where))
+        timeout = rpc.http_timeout(msg, self.timeout)
+        attempts = retrying.Attempts(self.retry_for)
+        while True:
+            try:
+                status, content_type, data = self._post(body, headers, timeout)
+                reply = rpc.decode_reply(data, content_type, status, self._where)
+            except ColoniesError as exc:
+                pause = attempts.pause_after(exc)
+                if pause is None:
+                    attempts.raise_final(exc)
+                time.sleep(pause)
+                continue
+            return parse(reply)
 
     def _pushes(self, messages: list[JSONDict], timeout: float, prvkey: str,
                 decode: Callable[[str, str], Any] = pubsub.decode_push) -> Iterator[Any]:
@@ -444,10 +468,10 @@ class Colonies(HttpClientBase):
                 conn.close()
                 if reused and attempt == 1:
                     continue
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, cut=True) from exc
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, cut=isinstance(exc, _CUT_CONNECTION_ERRORS)) from exc
             except BaseException:
                 conn.close()
                 raise
@@ -455,7 +479,7 @@ class Colonies(HttpClientBase):
                 data = response.read()
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, cut=isinstance(exc, _CUT_CONNECTION_ERRORS)) from exc
             except BaseException:
                 conn.close()
                 raise

@@ -7,6 +7,7 @@ Hierarchy::
         ├── ColoniesServerError      the server answered with an error envelope
         │   ├── BadRequestError      400
         │   ├── AccessDeniedError    403
+        │   │   └── AlreadyApplied   a retried request whose first attempt took effect
         │   └── NotFoundError        404
         └── ColoniesTimeout          ``wait`` ran out of time before the process finished
 
@@ -34,7 +35,15 @@ class ColoniesError(Exception):
 
 
 class ColoniesConnectionError(ColoniesError):
-    """The server could not be reached, or replied with something that is not a reply envelope."""
+    """The server could not be reached, or replied with something that is not a reply envelope.
+
+    ``retryable`` is true when the request may be sent again as it is: the connection was cut
+    (reset, closed before the reply) rather than refused, or never resolved.
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, retryable: bool = False) -> None:
+        super().__init__(message, status)
+        self.retryable = retryable
 
 
 class ColoniesServerError(ColoniesConnectionError):
@@ -50,6 +59,12 @@ class BadRequestError(ColoniesServerError):
 
 class AccessDeniedError(ColoniesServerError):
     """HTTP 403: bad signature or the signer is not allowed to do this."""
+
+
+class AlreadyApplied(AccessDeniedError):
+    """A call was sent again after its reply was lost (a cut connection, a 503), and the server
+    refused the copy as a replay: the first attempt took effect, but what it answered is unknown.
+    A close, a fail or a removal is done; a submit created its process (find it by its spec)."""
 
 
 class NotFoundError(ColoniesServerError):

@@ -10,12 +10,14 @@ every pushed process until the server closes the socket. ``follow_channel`` send
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pycolonies import rpc, wire
 from pycolonies.api import channel_entries
 from pycolonies.errors import ColoniesConnectionError, ColoniesTimeout
 from pycolonies.models import Process
+from pycolonies.retrying import Attempts
 
 PATH = "/pubsub"
 FINAL_STATES = (wire.SUCCESS, wire.FAILED, wire.CANCELLED)
@@ -89,5 +91,22 @@ def not_finished(processid: str, timeout: float) -> ColoniesTimeout:
 
 def closed_early(where: str) -> ColoniesConnectionError:
     return ColoniesConnectionError(
-        f"The Colonies server at {where} closed the subscription before its timeout"
+        f"The Colonies server at {where} closed the subscription before its timeout", retryable=True
     )
+
+
+def resubscribe_pause(attempts: Attempts, where: str, left: float) -> float:
+    """The pause before subscribing again after the server closed a subscription early (a
+    replica shutting down closes its websockets; behind a load balancer the next one reaches
+    another replica, which re-checks the state first, so nothing is missed). Raises
+    :func:`closed_early` once the client's ``retry_for`` is used up, or at once without it."""
+    pause = attempts.pause_after(closed_early(where))
+    if pause is None:
+        raise closed_early(where)
+    return min(pause, left)
+
+
+def resubscribe_timeout(left: float) -> int:
+    """The timeout of a renewed subscription, in whole seconds as the protocol has them (0: none
+    left, the wait is over)."""
+    return math.ceil(left) if left > 0 else 0

@@ -22,7 +22,8 @@ def test_shutdown_releases_long_polls_with_503(database: str) -> None:
             env = make_colony(client, server)
 
             def long_poll() -> None:
-                with Colonies(server.host, server.port) as poller:
+                # no retries: the 503 itself is what is tested (retried, it goes to another replica)
+                with Colonies(server.host, server.port, retry_for=0) as poller:
                     try:
                         poller.assign(env.colonyname, 60, env.executor_prvkey)
                         outcome["result"] = "assigned"

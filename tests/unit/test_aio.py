@@ -86,9 +86,9 @@ async def test_keep_alive_and_stale_connection_resend(stub_server) -> None:
     assert [r.msg["colonyname"] for r in stub_server.requests] == list("abcde")
 
 
-async def test_no_resend_on_a_fresh_connection(stub_server) -> None:
+async def test_without_retries_a_cut_call_on_a_fresh_connection_is_sent_once(stub_server) -> None:
     stub_server.drop_without_reply = True
-    async with AsyncColonies(stub_server.host, stub_server.port) as client:
+    async with AsyncColonies(stub_server.host, stub_server.port, retry_for=0) as client:
         with pytest.raises(ColoniesConnectionError) as info:
             await client.get_colony("dev", KEY)
     assert not isinstance(info.value, ColoniesServerError)
@@ -119,8 +119,8 @@ async def test_find_process(stub_server) -> None:
     assert missing is None
 
 
-async def test_resend_happens_at_most_once(stub_server) -> None:
-    async with AsyncColonies(stub_server.host, stub_server.port) as client:
+async def test_without_retries_the_stale_connection_resend_happens_at_most_once(stub_server) -> None:
+    async with AsyncColonies(stub_server.host, stub_server.port, retry_for=0) as client:
         await client.get_colony("warm", KEY)  # leaves a pooled keep-alive connection
         stub_server.drop_without_reply = True
         with pytest.raises(ColoniesConnectionError):

@@ -112,10 +112,10 @@ def test_stale_keep_alive_connection_is_resent_once(stub_server) -> None:
     assert [r.connection for r in stub_server.requests] == [1, 2, 3]
 
 
-def test_no_resend_on_a_fresh_connection(stub_server) -> None:
+def test_without_retries_a_cut_call_on_a_fresh_connection_is_sent_once(stub_server) -> None:
     stub_server.drop_without_reply = True
     with (
-        Colonies(stub_server.host, stub_server.port) as client,
+        Colonies(stub_server.host, stub_server.port, retry_for=0) as client,
         pytest.raises(ColoniesConnectionError) as info,
     ):
         client.get_colony("dev", KEY)
@@ -124,8 +124,8 @@ def test_no_resend_on_a_fresh_connection(stub_server) -> None:
     assert f"{stub_server.host}:{stub_server.port}" in str(info.value)
 
 
-def test_resend_happens_at_most_once(stub_server) -> None:
-    with Colonies(stub_server.host, stub_server.port) as client:
+def test_without_retries_the_stale_connection_resend_happens_at_most_once(stub_server) -> None:
+    with Colonies(stub_server.host, stub_server.port, retry_for=0) as client:
         client.get_colony("warm", KEY)  # leaves a reused keep-alive connection
         stub_server.drop_without_reply = True
         with pytest.raises(ColoniesConnectionError):
@@ -136,7 +136,7 @@ def test_resend_happens_at_most_once(stub_server) -> None:
 def test_non_envelope_reply(stub_server) -> None:
     stub_server.raw_body = b"<html>bad gateway</html>"
     with (
-        Colonies(stub_server.host, stub_server.port) as client,
+        Colonies(stub_server.host, stub_server.port, retry_for=0) as client,
         pytest.raises(ColoniesConnectionError) as info,
     ):
         client.get_colony("dev", KEY)
