@@ -33,6 +33,7 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     """An app that connects to ``dsn``, migrates it, and serves /api, /health, /pubsub, /blobs (and
     /metrics, /healthz, /readyz for operators)."""
     app = web.Application(client_max_size=config.max_body_bytes)
+    dsn = db.primary_dsn(dsn)  # several hosts: the primary among them, found again after a failover
 
     async def lifecycle(app: web.Application):
         pool = await db.create_pool(dsn, min_size=min(2, config.db_pool_size), max_size=config.db_pool_size)

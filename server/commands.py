@@ -82,7 +82,7 @@ def database_migrate(
              "(the embedded database is migrated by 'colonies server start')")
 
     async def run() -> list[int]:
-        con = await asyncpg.connect(url)
+        con = await asyncpg.connect(db.primary_dsn(url))
         try:
             return await db.migrate(con)
         finally:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 
 from pycolonies import jsontext
+from server.config import database_hosts
 
 log = logging.getLogger(__name__)
+
+# How long one connection attempt to one host may take (asyncpg's default is 60 s): a host that
+# does not answer, such as a failed primary's address, is given up in time to try the next one.
+CONNECT_TIMEOUT_S = 10.0
 
 # Arbitrary constant shared by every replica: only one of them migrates at a time.
 MIGRATION_LOCK_ID = 0x636F6C6F6E696573  # "colonies"
@@ -92,7 +99,22 @@ async def _keep_session(con: asyncpg.Connection) -> None:
     on a pooled connection, and asyncpg's default reset costs four statements per release."""
 
 
+def primary_dsn(dsn: str, environ: dict[str, str] | None = None) -> str:
+    """``dsn`` as the server connects with it. A URL naming several hosts
+    (``postgresql://h1,h2/db``) gets ``target_session_attrs=read-write`` unless it (or
+    ``PGTARGETSESSIONATTRS``) says otherwise: libpq's default, ``any``, may land on a standby.
+    Every connection, re-opened after a failover too, then finds the current primary."""
+    env = os.environ if environ is None else environ
+    parts = urlsplit(dsn)
+    if (len(database_hosts(dsn)) < 2 or "target_session_attrs" in parse_qs(parts.query)
+            or env.get("PGTARGETSESSIONATTRS")):
+        return dsn
+    query = "&".join(filter(None, [parts.query, "target_session_attrs=read-write"]))
+    return urlunsplit(parts._replace(query=query))
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20, **kwargs: Any) -> asyncpg.Pool:
+    kwargs.setdefault("timeout", CONNECT_TIMEOUT_S)
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=init_connection, reset=_keep_session, **kwargs
     )

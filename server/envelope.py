@@ -18,6 +18,23 @@ from server.payload import JsonRejected, load_json, text_problem
 
 log = logging.getLogger(__name__)
 
+# The database cannot serve the request now, but may in a moment: the connection is lost or being
+# re-opened, PostgreSQL is shutting down or starting, or the connection reached a server that
+# is (now) a read-only standby, as during a failover. The request did not take effect or, at
+# worst, committed just before the connection was lost: a retry of the same signed request is
+# then refused as a replay, never applied twice.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    OSError,
+)
+
 
 def error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
     """The wire error envelope and HTTP status for an exception raised while serving a request."""
@@ -25,7 +42,7 @@ def error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
         return wire.error_envelope(exc.status, exc.message), exc.status
     if isinstance(exc, (asyncpg.DataError, OverflowError)):
         return wire.error_envelope(400, f"Invalid value: {exc}"), 400
-    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
         log.warning("database unavailable: %s", exc)
         return wire.error_envelope(503, "Database unavailable, try again"), 503
     log.error("unexpected error handling request", exc_info=exc)

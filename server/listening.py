@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import asyncpg
 
+from server import db
 from server.scheduler.tasks import stop_task
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class ChannelListener:
     async def _listen_once(self) -> None:
         """One connection's life: LISTEN, let the owner re-check, then ping until it is lost."""
         settings = {"application_name": self.application_name} if self.application_name else None
-        con = await asyncpg.connect(self.dsn, server_settings=settings)
+        con = await asyncpg.connect(self.dsn, server_settings=settings, timeout=db.CONNECT_TIMEOUT_S)
         lost = asyncio.Event()
         con.add_termination_listener(lambda _con: lost.set())
         try:

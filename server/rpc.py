@@ -11,6 +11,7 @@ import contextlib
 import time
 from typing import Any
 
+import asyncpg
 import msgpack
 from aiohttp import web
 
@@ -55,6 +56,10 @@ class RpcEndpoint:
                 status = 200
             except Exception as exc:
                 body, status = error_reply(exc)
+                if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                    # The pool reached a standby (a failover demoted its server): re-open every
+                    # connection, which finds the primary again (db.primary_dsn).
+                    self.services.pool.expire_connections()
             if use_msgpack:
                 return web.Response(
                     body=msgpack.packb(body), status=status, content_type=wire.MSGPACK_CONTENT_TYPE
@@ -85,7 +90,9 @@ class RpcEndpoint:
         replay = self.services.replay
         key = replay.key_for(payloadtype, data, envelope["signature"])
         if key is not None and not getattr(handler, "records_replay", False):
-            await seen_requests.record(self.services.relaxed_pool, key)
+            # On the durable pool: a record that a failover could lose while the change it
+            # guards survived would let a retry apply the change twice.
+            await seen_requests.record(self.services.pool, key)
         try:
             return await handler(Call(self.services, signer, Msg(payloadtype, data), replay_key=key))
         except Replayed:
@@ -93,5 +100,5 @@ class RpcEndpoint:
         except Exception:
             # The request did not take effect: let the client retry it.
             with contextlib.suppress(Exception):
-                await seen_requests.forget(self.services.relaxed_pool, key)
+                await seen_requests.forget(self.services.pool, key)
             raise

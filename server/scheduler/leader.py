@@ -57,7 +57,7 @@ class LeaderLoop(ABC):
         return not self._stopping.is_set()
 
     async def _connect(self) -> asyncpg.Connection:
-        con = await asyncpg.connect(self.dsn)
+        con = await asyncpg.connect(self.dsn, timeout=db.CONNECT_TIMEOUT_S)
         await db.init_connection(con)  # json codecs, as the pool's connections
         return con
 
