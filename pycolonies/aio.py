@@ -101,13 +101,19 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
             left = timeout
             while left > 0:
                 pushes = self._pushes(pubsub.wait_messages(process, left), left, prvkey)
-                async with contextlib.aclosing(pushes):
-                    pushed = await anext(pushes, None)
+                cause: ColoniesError | None = None
+                try:
+                    async with contextlib.aclosing(pushes):
+                        pushed = await anext(pushes, None)
+                except ColoniesError as exc:
+                    if not retrying.worth_retrying(exc):
+                        raise
+                    pushed, cause = None, exc
                 if pushed is not None:
                     return await get_process(processid, prvkey)
                 left = deadline - loop.time()
-                if left > 0:  # closed early (a replica shutting down): subscribe again, elsewhere
-                    await asyncio.sleep(pubsub.resubscribe_pause(early_closes, self._where, left))
+                if left > 0:  # closed early or a 503 (a replica shutting down): subscribe again
+                    await asyncio.sleep(pubsub.resubscribe_pause(early_closes, self._where, left, cause))
                     left = pubsub.resubscribe_timeout(deadline - loop.time())
         else:
             current = await get_process(processid, prvkey)
@@ -189,13 +195,13 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
                     if frame.type is aiohttp.WSMsgType.TEXT:
                         yield decode(frame.data, self._where)
                     elif frame.type is aiohttp.WSMsgType.ERROR:
-                        raise self._unreachable(frame.data)
+                        raise self._unreachable(frame.data, cut=True)
                     elif frame.type is not aiohttp.WSMsgType.BINARY:  # closed
                         return
         except TimeoutError:
             return
-        except (aiohttp.ClientError, OSError) as exc:
-            raise self._unreachable(exc) from exc
+        except (aiohttp.ClientError, OSError) as exc:  # refused, or cut once open
+            raise self._unreachable(exc, cut=not isinstance(exc, aiohttp.ClientConnectorError)) from exc
 
     async def _close_transport(self) -> None:
         session, self._session = self._session, None

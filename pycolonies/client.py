@@ -97,13 +97,19 @@ class Colonies(HttpClientBase):
             left = timeout
             while left > 0:
                 messages = pubsub.wait_messages(process, left)
-                with contextlib.closing(self._pushes(messages, left, prvkey)) as pushes:
-                    pushed = next(pushes, None)
+                cause: ColoniesError | None = None
+                try:
+                    with contextlib.closing(self._pushes(messages, left, prvkey)) as pushes:
+                        pushed = next(pushes, None)
+                except ColoniesError as exc:
+                    if not retrying.worth_retrying(exc):
+                        raise
+                    pushed, cause = None, exc
                 if pushed is not None:
                     return self.get_process(processid, prvkey)
                 left = deadline - time.monotonic()
-                if left > 0:  # closed early (a replica shutting down): subscribe again, elsewhere
-                    time.sleep(pubsub.resubscribe_pause(early_closes, self._where, left))
+                if left > 0:  # closed early or a 503 (a replica shutting down): subscribe again
+                    time.sleep(pubsub.resubscribe_pause(early_closes, self._where, left, cause))
                     left = pubsub.resubscribe_timeout(deadline - time.monotonic())
         else:
             current = self.get_process(processid, prvkey)
@@ -432,8 +438,8 @@ class Colonies(HttpClientBase):
                     yield decode(text, self._where)
             except TimeoutError:
                 return
-            except OSError as exc:
-                raise self._unreachable(exc) from exc
+            except OSError as exc:  # the socket was open: it was cut
+                raise self._unreachable(exc, cut=True) from exc
 
     def _close_transport(self) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pycolonies import rpc, wire
 from pycolonies.api import channel_entries
-from pycolonies.errors import ColoniesConnectionError, ColoniesTimeout
+from pycolonies.errors import ColoniesConnectionError, ColoniesError, ColoniesTimeout
 from pycolonies.models import Process
 from pycolonies.retrying import Attempts
 
@@ -95,14 +95,17 @@ def closed_early(where: str) -> ColoniesConnectionError:
     )
 
 
-def resubscribe_pause(attempts: Attempts, where: str, left: float) -> float:
-    """The pause before subscribing again after the server closed a subscription early (a
-    replica shutting down closes its websockets; behind a load balancer the next one reaches
-    another replica, which re-checks the state first, so nothing is missed). Raises
-    :func:`closed_early` once the client's ``retry_for`` is used up, or at once without it."""
-    pause = attempts.pause_after(closed_early(where))
+def resubscribe_pause(attempts: Attempts, where: str, left: float,
+                      cause: ColoniesError | None = None) -> float:
+    """The pause before subscribing again after the server closed a subscription early, or
+    pushed ``cause``, an error worth retrying (a replica shutting down closes its websockets; one
+    whose database fails over answers 503; behind a load balancer the next subscription reaches
+    another replica, which re-checks the state first, so nothing is missed). Raises the error once
+    the client's ``retry_for`` is used up, or at once without it."""
+    error = cause or closed_early(where)
+    pause = attempts.pause_after(error)
     if pause is None:
-        raise closed_early(where)
+        raise error
     return min(pause, left)
 
 

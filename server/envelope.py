@@ -31,7 +31,10 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
-    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    # asyncpg's own state of a connection cut in the middle of a statement ("another operation
+    # is in progress", until it notices the loss), and "no host is the primary" while a standby
+    # is being promoted (TargetServerAttributeNotMatched is one of these).
+    asyncpg.InternalClientError,
     OSError,
 )
 
