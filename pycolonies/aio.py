@@ -201,7 +201,8 @@ class AsyncColonies(AsyncFileTransfers, HttpClientBase):
         except TimeoutError:
             return
         except (aiohttp.ClientError, OSError) as exc:  # refused, or cut once open
-            raise self._unreachable(exc, cut=not isinstance(exc, aiohttp.ClientConnectorError)) from exc
+            raise self._unreachable(exc, cut=not isinstance(exc, (aiohttp.ClientConnectorError,
+                                                                    aiohttp.ConnectionTimeoutError))) from exc
 
     async def _close_transport(self) -> None:
         session, self._session = self._session, None

@@ -30,7 +30,7 @@ from pycolonies.filesync import SyncPlan, Transfer, plan_sync, snapshot_target
 from pycolonies.models import FuncSpec, Process, path_problem
 from pycolonies.s3 import PROTOCOL as S3_PROTOCOL
 from pycolonies.s3 import S3Settings, S3Store, S3Unavailable
-from pycolonies.websocket import WebSocket
+from pycolonies.websocket import WebSocket, WebSocketError
 
 # Failures that mean "the idle keep-alive connection was already closed by the server".
 # http.client.RemoteDisconnected is a ConnectionResetError.
@@ -429,7 +429,9 @@ class Colonies(HttpClientBase):
         try:
             ws = WebSocket.connect(self.pubsub_url, self.timeout)
         except OSError as exc:
-            raise self._unreachable(exc) from exc
+            # refused (nobody there) or timed out: raised; closed or refused in the handshake
+            # (a replica shutting down, behind a load balancer): worth subscribing again
+            raise self._unreachable(exc, cut=isinstance(exc, WebSocketError)) from exc
         with ws:
             try:
                 for msg in messages:

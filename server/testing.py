@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +20,8 @@ from server.config import ServerConfig
 from server.embedded import free_port
 from server.limits import ConnectionGuard
 from server.serving import Serving, start_serving
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -95,6 +98,12 @@ class ServerThread:
         if self.serving is None:
             raise RuntimeError("the test server is not running")
         return self.serving.guard
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run ``coroutine`` on the server's event loop (from the test's thread) and return its result."""
+        if self._loop is None:
+            raise RuntimeError("the test server is not running")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None and self._thread.is_alive():

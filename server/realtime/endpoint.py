@@ -29,7 +29,7 @@ from pycolonies import wire
 from pycolonies.codec import WireDict, to_wire
 from server.context import Services
 from server.envelope import decode_message, error_reply, parse_envelope, recover_signer
-from server.errors import BadRequest, Forbidden, RequestTimeout, RpcError
+from server.errors import BadRequest, Forbidden, RequestTimeout, RpcError, Unavailable
 from server.limits import Cap, PeerCounter, peer_key
 from server.params import Msg
 from server.realtime import feeds
@@ -50,6 +50,7 @@ class PubSubEndpoint:
         self.services = services
         self.listener = listener
         self._open: set[_Socket] = set()
+        self.closing = False  # the server is shutting down: no socket stays open
         per_peer = Cap(services.config.max_websockets_per_peer, "COLONIES_MAX_WEBSOCKETS_PER_PEER")
         self.sockets = PeerCounter("websockets", Cap(0, ""), per_peer)
 
@@ -60,6 +61,8 @@ class PubSubEndpoint:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         peer = peer_key(request.remote)
         try:
+            if self.closing:
+                raise Unavailable("Server is shutting down, subscribe on another replica")
             self.sockets.acquire(peer)
         except RpcError as refusal:
             body, status = error_reply(refusal)
@@ -71,6 +74,8 @@ class PubSubEndpoint:
             await ws.prepare(request)
             socket = _Socket(ws, self.services, self.listener)
             self._open.add(socket)
+            if self.closing:  # the shutdown began while the handshake was under way
+                socket.close_soon()
             try:
                 await socket.serve()
             finally:
@@ -80,7 +85,9 @@ class PubSubEndpoint:
             self.sockets.release(peer)
 
     async def close_all(self) -> None:
-        """Close every open socket (server shutdown)."""
+        """Close every open socket, and every one whose handshake is still under way when it
+        ends (server shutdown: clients subscribe again, on another replica)."""
+        self.closing = True
         closing = [socket.close_soon() for socket in list(self._open)]
         if closing:
             await asyncio.wait(closing, timeout=CLOSE_TIMEOUT_S)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pycolonies import AlreadyApplied, Colonies, ColoniesError, NotFoundError
+from pycolonies import AlreadyApplied, Colonies, ColoniesError, ColoniesTimeout, NotFoundError
 
 FUNCNAME = "work"
 RETRY_FOR_S = 30.0  # the SDK's default
@@ -154,3 +154,35 @@ def stop_threads(threads: list[threading.Thread], stop: threading.Event, timeout
         thread.join(max(0.1, deadline - time.monotonic()))
     stuck = [t.name for t in threads if t.is_alive()]
     assert not stuck, f"threads did not stop: {stuck}"
+
+
+class Idler(threading.Thread):
+    """Holds what a replica must hand back when it stops, on and on until ``stop``: a long-poll
+    (assign for an executor type with no work, with the executor key ``prvkey``) or, given
+    ``waits_for``, a subscription (``wait`` on a process nobody runs, as ``prvkey``, a member)."""
+
+    def __init__(self, host: str, port: int, colonyname: str, prvkey: str, stop: threading.Event,
+                 name: str, poll_s: int, waits_for: str | None = None) -> None:
+        super().__init__(name=f"idler-{name}", daemon=True)
+        self.address = (host, port)
+        self.colonyname, self.prvkey = colonyname, prvkey
+        self.stop_event = stop
+        self.poll_s = poll_s
+        self.waits_for = waits_for
+        self.calls = Calls()
+        self.rounds = 0
+
+    def run(self) -> None:
+        with Colonies(*self.address, timeout=30, retry_for=RETRY_FOR_S) as sdk:
+            while not self.stop_event.is_set():
+                try:
+                    if self.waits_for is None:
+                        process = sdk.assign(self.colonyname, self.poll_s, self.prvkey)
+                        self.calls.failures.append(f"assign handed out {process.processid[:8]}")
+                    else:
+                        done = sdk.wait(self.waits_for, self.poll_s, self.prvkey)
+                        self.calls.failures.append(f"wait returned {done.state}")
+                except (NotFoundError, ColoniesTimeout):
+                    self.rounds += 1  # the long-poll or the wait ran its course
+                except ColoniesError as exc:
+                    self.calls.failures.append(f"{'wait' if self.waits_for else 'assign'}: {exc!r}")

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from pycolonies import Colonies, ColoniesServerError
-from server.app import SERVICES
+from pycolonies import Colonies, ColoniesConnectionError, ColoniesServerError
+from pycolonies.websocket import WebSocket, WebSocketError
+from server.app import PUBSUB, SERVICES
 from server.testing import ServerThread
 from tests.conftest import make_colony
 from tests.support import wait_until
@@ -46,6 +47,23 @@ def test_shutdown_releases_long_polls_with_503(database: str) -> None:
     assert outcome.get("status") == 503, outcome
     assert "shutting down" in str(outcome.get("message"))
     assert stop_seconds < 30, f"shutdown waited {stop_seconds:.1f}s for a 60 s long-poll"
+
+
+def test_a_shutting_down_server_refuses_new_subscriptions_retryably(database: str) -> None:
+    """Once the sockets are closed for a shutdown, a websocket that arrives is refused with 503
+    (its handshake may have been under way; one that got through is closed at once), and the SDK
+    counts that as worth subscribing again, on another replica."""
+    with ServerThread(database) as server, Colonies(server.host, server.port, retry_for=0) as client:
+        env = make_colony(client, server)
+        process = client.submit_func_spec({"funcname": "f", "conditions": {
+            "colonyname": env.colonyname, "executortype": env.executortype}}, env.user_prvkey)
+        server.run(server.app[PUBSUB].close_all())
+        with pytest.raises(WebSocketError, match="refused the upgrade.*503"):
+            WebSocket.connect(f"ws://{server.host}:{server.port}/pubsub", 10)
+        with pytest.raises(ColoniesConnectionError) as info:
+            client.wait(process, 5, env.user_prvkey)
+        assert info.value.retryable, info.value
+        assert server.app[PUBSUB].open_sockets == 0
 
 
 @pytest.mark.parametrize("timeout", [-1])
