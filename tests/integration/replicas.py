@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -129,3 +130,17 @@ class Replica:
 
     def __repr__(self) -> str:
         return f"Replica({self.name!r}, port={self.port}, pid={self.proc.pid})"
+
+
+def restart_in_place(replicas: list[Replica], index: int, server_prvkey: str,
+                     workdir: Path) -> tuple[float, int]:
+    """A step of a rolling restart: SIGTERM ``replicas[index]``, wait for it to exit, and put a
+    successor on the same port in its place, healthy; how long the stop took, and its exit code."""
+    old = replicas[index]
+    started = time.monotonic()
+    old.stop()
+    stop_s = time.monotonic() - started
+    successor = Replica(old.dsn, server_prvkey, workdir, old.port, f"{old.name}+")
+    replicas[index] = successor
+    successor.wait_healthy()
+    return stop_s, old.proc.returncode

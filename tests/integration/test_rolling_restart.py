@@ -23,7 +23,7 @@ from pycolonies.models import Process
 from server.embedded import free_port
 from tests.conftest import make_colony
 from tests.executors.harness import starting
-from tests.integration.replicas import HOST, Replica
+from tests.integration.replicas import HOST, Replica, restart_in_place
 from tests.integration.steady_load import (
     FUNCNAME,
     Idler,
@@ -65,19 +65,6 @@ def deployment(database: str, tmp_path: Path) -> Iterator[tuple[list[Replica], B
     finally:
         for replica in replicas:
             replica.stop()
-
-
-def restart(replicas: list[Replica], index: int, server_prvkey: str, workdir: Path) -> tuple[float, int]:
-    """SIGTERM replica ``index``, wait for it to exit, and start its successor on the same port;
-    how long the stop took, and its exit code."""
-    old = replicas[index]
-    started = time.monotonic()
-    old.stop()
-    stop_s = time.monotonic() - started
-    successor = Replica(old.dsn, server_prvkey, workdir, old.port, f"{old.name}2")
-    replicas[index] = successor
-    successor.wait_healthy()
-    return stop_s, old.proc.returncode
 
 
 def test_rolling_restart_under_load_fails_no_client_call(
@@ -122,7 +109,7 @@ def test_rolling_restart_under_load_fails_no_client_call(
                         for n in range(len(python_jobs), len(python_jobs) + PYTHON_JOBS // 2):
                             spec = func_spec(double, [n], env.colonyname, "python-executor", maxexectime=30)
                             python_jobs.append(admin.submit_func_spec(spec, env.user_prvkey))
-                        stops.append(restart(replicas, index, server_prvkey, tmp_path / "replicas"))
+                        stops.append(restart_in_place(replicas, index, server_prvkey, tmp_path / "replicas"))
                     mark = time.monotonic()
                     wait_until(lambda: closed_since(workers, mark) >= CLOSES_BETWEEN, RUN_TIMEOUT_S,
                                f"{CLOSES_BETWEEN} closes after the restarts", interval=0.1)
