@@ -36,7 +36,8 @@ def create_app(config: ServerConfig, dsn: str) -> web.Application:
     dsn = db.primary_dsn(dsn)  # several hosts: the primary among them, found again after a failover
 
     async def lifecycle(app: web.Application):
-        pool = await db.create_pool(dsn, min_size=min(2, config.db_pool_size), max_size=config.db_pool_size)
+        pool = await db.create_pool_when_ready(dsn, config.db_wait_s, min_size=min(2, config.db_pool_size),
+                                               max_size=config.db_pool_size)
         relaxed_pool = await db.create_pool(
             dsn, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"}
         )

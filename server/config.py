@@ -171,6 +171,7 @@ class ServerConfig:
     build_time: str = ""
     workers: int = 1
     db_pool_size: int = 20
+    db_wait_s: float = 60.0  # how long a start waits for a database it cannot reach yet
     replay_window_s: int = 300
     replay_future_skew_s: int = 60
     require_request_time: bool = False
@@ -205,6 +206,8 @@ class ServerConfig:
         if not 0.05 <= self.cluster_heartbeat_s <= 3600:
             raise ValueError("COLONIES_CLUSTER_HEARTBEAT must be between 0.05 and 3600 (seconds), "
                              f"got {self.cluster_heartbeat_s}")
+        if self.db_wait_s < 0:
+            raise ValueError(f"COLONIES_DB_WAIT must not be negative (seconds), got {self.db_wait_s:g}")
         if self.replay_future_skew_s < 0:
             raise ValueError("COLONIES_REPLAY_FUTURE_SKEW must not be negative (seconds), "
                              f"got {self.replay_future_skew_s}")
@@ -228,6 +231,7 @@ class ServerConfig:
             data_dir=Path(env.get("COLONIES_DATA_DIR") or "~/.colonies").expanduser(),
             workers=env_workers(env, env.get("COLONIES_DB_URL", "")),
             db_pool_size=env_int("COLONIES_DB_POOL_SIZE", 20, env),
+            db_wait_s=env_seconds("COLONIES_DB_WAIT", 60.0, env),
             replay_window_s=env_int("COLONIES_REPLAY_WINDOW", 300, env),
             replay_future_skew_s=env_int("COLONIES_REPLAY_FUTURE_SKEW", 60, env),
             require_request_time=env_bool("COLONIES_REQUIRE_REQUEST_TIME", False, env),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -19,6 +21,24 @@ log = logging.getLogger(__name__)
 # How long one connection attempt to one host may take (asyncpg's default is 60 s): a host that
 # does not answer, such as a failed primary's address, is given up in time to try the next one.
 CONNECT_TIMEOUT_S = 10.0
+
+# The database cannot serve a request now, but may in a moment: the connection is lost or being
+# re-opened, PostgreSQL is shutting down or starting, or the connection reached a server that
+# is (now) a read-only standby, as during a failover. asyncpg's InternalClientError is its own
+# state of a connection cut in the middle of a statement ("another operation is in progress",
+# until it notices the loss), and also "none of the hosts is the primary"
+# (TargetServerAttributeNotMatched) while a standby is being promoted.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 # Arbitrary constant shared by every replica: only one of them migrates at a time.
 MIGRATION_LOCK_ID = 0x636F6C6F6E696573  # "colonies"
@@ -118,3 +138,30 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20, **kwar
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=init_connection, reset=_keep_session, **kwargs
     )
+
+
+async def create_pool_when_ready(dsn: str, wait_s: float, **kwargs: Any) -> asyncpg.Pool:
+    """:func:`create_pool`, waiting up to ``wait_s`` seconds for a database that cannot be
+    reached yet (starting, being promoted, its address not up yet), as a replica started beside
+    its database or during a failover must; other errors (a wrong password, no such database)
+    are raised at once."""
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    pause = 0.25
+    waiting = False
+    while True:
+        try:
+            pool = await create_pool(dsn, **kwargs)
+        except UNAVAILABLE_ERRORS as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            if not waiting:
+                log.warning("waiting up to %.0f s for the database (%s): %s", left,
+                            ", ".join(database_hosts(dsn)) or "default host", exc)
+                waiting = True
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 2.0)
+            continue
+        if waiting:
+            log.info("the database answers")
+        return pool

@@ -13,30 +13,16 @@ import msgpack
 
 from pycolonies import jsontext, wire
 from pycolonies.crypto import SignatureError, recover_id
+from server import db
 from server.errors import BadRequest, Forbidden, RpcError
 from server.payload import JsonRejected, load_json, text_problem
 
 log = logging.getLogger(__name__)
 
-# The database cannot serve the request now, but may in a moment: the connection is lost or being
-# re-opened, PostgreSQL is shutting down or starting, or the connection reached a server that
-# is (now) a read-only standby, as during a failover. The request did not take effect or, at
-# worst, committed just before the connection was lost: a retry of the same signed request is
-# then refused as a replay, never applied twice.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.ReadOnlySQLTransactionError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    # asyncpg's own state of a connection cut in the middle of a statement ("another operation
-    # is in progress", until it notices the loss), and "no host is the primary" while a standby
-    # is being promoted (TargetServerAttributeNotMatched is one of these).
-    asyncpg.InternalClientError,
-    OSError,
-)
+# A request that met one of these did not take effect or, at worst, committed just before the
+# connection was lost: a retry of the same signed request is then refused as a replay, never
+# applied twice. So they are a retryable 503.
+DATABASE_UNAVAILABLE = db.UNAVAILABLE_ERRORS
 
 
 def error_reply(exc: Exception) -> tuple[dict[str, Any], int]:

@@ -10,8 +10,10 @@ import multiprocessing.process
 import os
 import signal
 import ssl
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -24,6 +26,7 @@ from server.serving import start_serving
 log = logging.getLogger(__name__)
 
 SERVER_KEY_FILE = "server.prvkey"
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,6 +82,23 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """``work``'s result; None, with ``work`` cancelled, when ``stop`` is set first (a signal
+    while the server waits for its database)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 async def _until_signalled() -> None:
@@ -143,7 +163,9 @@ async def serve(config: ServerConfig, *, announce=print) -> None:
             dsn = embedded.dsn
         if stop.is_set():
             return
-        runner = await _run_site(config, dsn)
+        runner = await _unless_stopped(_run_site(config, dsn), stop)  # it may wait for the database
+        if runner is None:
+            return
         workers = _start_workers(config, dsn)
         scheme = "https" if config.tls else "http"
         announce(f"Colonies server listening on {scheme}://{config.host}:{config.port}"

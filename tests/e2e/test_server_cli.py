@@ -28,6 +28,7 @@ from pycolonies import Colonies, crypto
 from pycolonies.errors import AccessDeniedError
 from server.embedded import EmbeddedPostgres, free_port
 from tests.conftest import _admin, _with_database
+from tests.integration.replicas import http_status
 from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
@@ -506,3 +507,53 @@ def test_sigterm_while_postgres_initialises_leaves_nothing_running(tmp_path: Pat
     if leftover is not None:
         EmbeddedPostgres(data_dir / "postgres").stop()
     assert leftover is None, f"embedded PostgreSQL {leftover} left running after SIGTERM:\n{output}"
+
+
+# -- a database that is not up yet ------------------------------------------------------------------
+
+
+def _server_waiting_for(dsn: str, tmp_path: Path, wait_s: str) -> tuple[subprocess.Popen[str], int, Path]:
+    port = free_port(HOST)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    log_path = tmp_path / "server.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pycolonies.cli.main", "server", "start", "--port", str(port), "--host", HOST],
+        env=cli_env(COLONIES_DB_URL=dsn, COLONIES_DB_WAIT=wait_s, COLONIES_DATA_DIR=str(tmp_path / "data"),
+                    COLONIES_SERVER_PRVKEY=crypto.generate_private_key()),
+        stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )
+    return proc, port, log_path
+
+
+def test_server_start_waits_for_a_database_that_comes_up_later(tmp_path: Path) -> None:
+    """A replica started beside its database, or during a failover, waits for it
+    (COLONIES_DB_WAIT) instead of exiting, and serves once it answers."""
+    postgres = EmbeddedPostgres(tmp_path / "pg")  # its address is known before it starts
+    proc, port, log_path = _server_waiting_for(postgres.dsn, tmp_path, "120")
+    try:
+        wait_until(lambda: "waiting up to" in log_path.read_text(), 60, "the server to wait for the database")
+        assert proc.poll() is None, log_path.read_text()
+        postgres.start()
+        healthy = f"http://{HOST}:{port}/health"
+        wait_until(lambda: http_status(healthy) == 200 or proc.poll() is not None, 120, "the server to serve")
+        assert proc.poll() is None, log_path.read_text()
+        assert "the database answers" in log_path.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        postgres.stop()
+
+
+def test_server_start_gives_up_on_an_unreachable_database_and_a_signal_ends_the_wait(tmp_path: Path) -> None:
+    nowhere = f"postgresql://postgres@{HOST}:{free_port(HOST)}/postgres"
+    no_wait, _, log_path = _server_waiting_for(nowhere, tmp_path / "a", "0")
+    assert no_wait.wait(60) != 0
+    assert "cannot start the server" in log_path.read_text() or "Connect call failed" in log_path.read_text()
+    waiting, _, log_path = _server_waiting_for(nowhere, tmp_path / "b", "600")
+    try:
+        wait_until(lambda: "waiting up to" in log_path.read_text(), 60, "the server to wait for the database")
+        waiting.send_signal(signal.SIGTERM)
+        assert waiting.wait(30) == 0, log_path.read_text()
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()

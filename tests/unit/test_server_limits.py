@@ -63,6 +63,8 @@ def test_per_peer_caps_can_be_turned_off() -> None:
     ({"COLONIES_REPLAY_WINDOW": "0"}, ("COLONIES_REPLAY_WINDOW", "at least 1")),
     ({"COLONIES_REPLAY_FUTURE_SKEW": "-5"}, ("COLONIES_REPLAY_FUTURE_SKEW", "negative")),
     ({"COLONIES_REPLAY_FUTURE_SKEW": "soon"}, ("COLONIES_REPLAY_FUTURE_SKEW", "integer")),
+    ({"COLONIES_DB_WAIT": "-1"}, ("COLONIES_DB_WAIT", "negative")),
+    ({"COLONIES_DB_WAIT": "a while"}, ("COLONIES_DB_WAIT",)),
 ])
 def test_a_limit_that_cannot_work_is_refused_by_name(env: dict[str, str], fragments: tuple[str, ...]) -> None:
     with pytest.raises(ValueError) as raised:
