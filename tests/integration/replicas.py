@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from pycolonies import Colonies, crypto
+from pycolonies.retrying import DEFAULT_RETRY_FOR_S
 from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
@@ -97,8 +98,8 @@ class Replica:
     def health(self) -> int | None:
         return http_status(f"{self.url}/health")
 
-    def client(self, timeout: float | None = 30.0) -> Colonies:
-        return Colonies(self.host, self.port, timeout=timeout)
+    def client(self, timeout: float | None = 30.0, retry_for: float = DEFAULT_RETRY_FOR_S) -> Colonies:
+        return Colonies(self.host, self.port, timeout=timeout, retry_for=retry_for)
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         with contextlib.suppress(AssertionError):  # a timeout is reported below, with the output
