@@ -176,10 +176,12 @@ def build_postgres() -> str:
 def build_image(context: Path, image: str, base: str, *, containerfile: str = "Containerfile",
                 timeout: float = 600) -> str:
     """``podman build`` of ``context`` as ``image`` with ``--build-arg BASE_IMAGE=base`` and the
-    host network (so pip can download)."""
-    done = subprocess.run(["podman", "build", "-q", "--network", "host", "--build-arg", f"BASE_IMAGE={base}",
-                           "-f", str(context / containerfile), "-t", image, str(context)],
-                          capture_output=True, text=True, timeout=timeout)
+    host network (so pip can download). No intermediate images are kept (``--layers=false``), so
+    removing ``image`` leaves nothing behind, even after a failed build."""
+    command = ["podman", "build", "-q", "--layers=false", "--network", "host",
+               "--build-arg", f"BASE_IMAGE={base}", "-f", str(context / containerfile),
+               "-t", image, str(context)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"podman build failed:\n{done.stdout}\n{done.stderr}"
     return image
 
