@@ -21,7 +21,6 @@ import pytest
 from pycolonies import Colonies, crypto
 from pycolonies.errors import AccessDeniedError, ColoniesConnectionError
 from server.embedded import free_port
-from tests.deploy import tutorial
 from tests.support.images import build_image, build_postgres, build_python_base, remove_image, require_podman
 from tests.support.waiting import wait_until
 
@@ -190,21 +189,22 @@ def test_the_replicas_share_one_database(deployment: Deployment) -> None:
         assert [e["executortype"] for e in executors] == ["python-executor"]
 
 
+# The tutorial's workflow examples as users run them, and the line each must print.
+EXAMPLES = {"workflow_gen_sum.py": "result: 3", "workflow_fan_in.py": "result: 30",
+            "workflow_mapreduce.py": "result: 15"}
+EXAMPLE_TIMEOUT_S = 150
+
+
 def test_tutorial_workflows_run_through_the_deployment(deployment: Deployment, member_prvkey: str) -> None:
-    """The tutorial's three workflows: gen_nums -> sum_nums (3), fetch_a + fetch_b -> merge (30), and
-    the MapReduce whose map adds five children at run time (15). Each is submitted to one replica
-    and waited for on another; the executor works through the third."""
-    cases = [(tutorial.GEN_SUM, "sum_nums", 3, 1, 3), (tutorial.FAN_IN, "merge", 30, 3, 1),
-             (tutorial.MAP_REDUCE, "reduce", 15, 2, 3)]
-    submitted = []
-    for steps, last, expected, submit_on, wait_on in cases:
-        graph = deployment.client(submit_on).submit_workflow(tutorial.workflow(deployment.colony, steps),
-                                                             member_prvkey)
-        submitted.append((graph, last, expected, wait_on))
-    for graph, last, expected, wait_on in submitted:
-        client = deployment.client(wait_on)
-        process = client.find_process(last, graph.processids, member_prvkey)
-        assert process is not None, f"{last} is not in workflow {graph.processgraphid}"
-        done = client.wait(process, 100, member_prvkey)
-        assert done.state == 2, (last, done.errors)
-        assert done.output == [expected]
+    """The tutorial's three workflows, each example script run as a user runs it against another
+    replica: gen_nums -> sum_nums (3), fetch_a + fetch_b -> merge (30), and the MapReduce whose
+    map adds five children at run time (15). The compose file's executor works through replica 2."""
+    for replica, (example, line) in zip((1, 2, 3), EXAMPLES.items(), strict=True):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COLONIES_")}
+        env.update(COLONIES_SERVER_HOST="127.0.0.1", COLONIES_TLS="false",
+                   COLONIES_SERVER_PORT=str(deployment.ports[replica - 1]),
+                   COLONIES_COLONY_NAME=deployment.colony, COLONIES_PRVKEY=member_prvkey)
+        done = subprocess.run([sys.executable, str(REPO / "examples" / example)], env=env,
+                              capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_S,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0 and line in done.stdout, f"{example}:\n{done.stdout}\n{done.stderr}"
