@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from pycolonies import Colonies, crypto, wire
-from server.embedded import free_port
+from pycolonies import Colonies, wire
 from tests.compat.test_public_client import compat_python  # noqa: F401 - a fixture
-from tests.integration.replicas import HOST, Replica, restart_in_place
+from tests.integration.replicas import HOST, Replica, balanced_replicas, restart_in_place
 from tests.support import wait_until
 from tests.support.balancer import Balancer
 
@@ -72,17 +71,8 @@ RETRYABLE = ("shutting down", "Database unavailable", "Connection aborted", "Rem
 
 @pytest.fixture
 def deployment(database: str, tmp_path: Path) -> Iterator[tuple[list[Replica], Balancer, str]]:
-    server_prvkey = crypto.generate_private_key()
-    replicas = [Replica(database, server_prvkey, tmp_path / "replicas", free_port(HOST), name)
-                for name in ("a", "b")]
-    try:
-        for replica in replicas:
-            replica.wait_healthy()
-        with Balancer([r.port for r in replicas]) as balancer:
-            yield replicas, balancer, server_prvkey
-    finally:
-        for replica in replicas:
-            replica.stop()
+    with balanced_replicas(database, tmp_path) as replicas_and_balancer:
+        yield replicas_and_balancer
 
 
 def test_public_client_sees_only_retryable_errors_in_a_rolling_restart(

@@ -15,11 +15,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from pycolonies import Colonies, crypto
 from pycolonies.retrying import DEFAULT_RETRY_FOR_S
+from server.embedded import free_port
 from tests.support import wait_until
+from tests.support.balancer import Balancer
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 HOST = "127.0.0.1"
@@ -145,3 +148,22 @@ def restart_in_place(replicas: list[Replica], index: int, server_prvkey: str,
     replicas[index] = successor
     successor.wait_healthy()
     return stop_s, old.proc.returncode
+
+
+@contextlib.contextmanager
+def balanced_replicas(dsn: str, workdir: Path,
+                      count: int = 2) -> Iterator[tuple[list[Replica], Balancer, str]]:
+    """``count`` healthy replicas on ``dsn`` with one new server key, behind a load balancer:
+    ``(replicas, balancer, server_prvkey)``. The list holds the current replicas (a rolling
+    restart replaces them in it); every one still running at the end is stopped."""
+    server_prvkey = crypto.generate_private_key()
+    replicas = [Replica(dsn, server_prvkey, workdir / "replicas", free_port(HOST), chr(ord("a") + i))
+                for i in range(count)]
+    try:
+        for replica in replicas:
+            replica.wait_healthy()
+        with Balancer([r.port for r in replicas]) as balancer:
+            yield replicas, balancer, server_prvkey
+    finally:
+        for replica in replicas:
+            replica.stop()

@@ -148,6 +148,7 @@ def longest_gap_s(workers: list[Worker], start: float, end: float) -> float:
 
 
 def stop_threads(threads: list[threading.Thread], stop: threading.Event, timeout: float = 60) -> None:
+    """Set ``stop`` and join ``threads`` (AssertionError naming those still running after ``timeout`` s)."""
     stop.set()
     deadline = time.monotonic() + timeout
     for thread in threads:

@@ -51,6 +51,7 @@ from server.embedded import EmbeddedPostgres, free_port
 from server.testing import ServerThread
 from tests.conftest import ColonyEnv, make_colony
 from tests.integration.replicas import HOST, Replica, cli_env, http_status
+from tests.integration.steady_load import stop_threads
 from tests.support import wait_until
 
 FUNCNAME = "work"
@@ -203,15 +204,6 @@ def completed(executors: list[ExecutorLoop]) -> int:
     return sum(len(e.closed) + len(e.ambiguous) for e in executors)
 
 
-def stop_all(executors: list[ExecutorLoop], stop: threading.Event, timeout: float = 30.0) -> None:
-    stop.set()
-    deadline = time.monotonic() + timeout
-    for executor in executors:
-        executor.join(max(0.1, deadline - time.monotonic()))
-    stuck = [e.name for e in executors if e.is_alive()]
-    assert not stuck, f"executor threads did not stop: {stuck}"
-
-
 def submit_many(replica: Replica, env: ColonyEnv, indexes: range, out: list[str], errors: list[str],
                 **overrides: Any) -> None:
     """Submit one process per index through ``replica`` (as the user), appending the ids to ``out``."""
@@ -290,7 +282,7 @@ def test_two_replicas_hand_each_process_to_exactly_one_executor(
             wait_until(lambda: completed(executors) >= TOTAL_A or any(e.errors for e in executors),
                        RUN_TIMEOUT_A, f"{TOTAL_A} processes to be closed", interval=0.2)
         finally:
-            stop_all(executors, stop)
+            stop_threads(executors, stop, timeout=30)
         elapsed = time.monotonic() - started
 
         # Exactly one executor ever received each process, and each was closed exactly once.
@@ -394,7 +386,7 @@ def test_killing_a_replica_mid_load_loses_no_process(
 
             wait_until(finished, RUN_TIMEOUT_B, "every process to finish after the kill", interval=0.25)
         finally:
-            stop_all(executors, stop)
+            stop_threads(executors, stop, timeout=30)
         recovery = time.monotonic() - killed_at
 
         errors = [err for e in executors for err in e.errors]

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from pycolonies import Colonies, crypto, func_spec, wire
+from pycolonies import Colonies, func_spec, wire
 from pycolonies.models import Process
-from server.embedded import free_port
 from tests.conftest import make_colony
 from tests.executors.harness import starting
-from tests.integration.replicas import HOST, Replica, restart_in_place
+from tests.integration.replicas import HOST, Replica, balanced_replicas, restart_in_place
 from tests.integration.steady_load import (
     FUNCNAME,
     Idler,
@@ -52,19 +51,8 @@ def double(x):  # noqa: ANN001, ANN201 - shipped to the python executor as sourc
 
 @pytest.fixture
 def deployment(database: str, tmp_path: Path) -> Iterator[tuple[list[Replica], Balancer, str]]:
-    """Two replicas on one database behind a balancer; the replicas in the list are the current
-    ones (the test replaces them)."""
-    server_prvkey = crypto.generate_private_key()
-    replicas = [Replica(database, server_prvkey, tmp_path / "replicas", free_port(HOST), name)
-                for name in ("a", "b")]
-    try:
-        for replica in replicas:
-            replica.wait_healthy()
-        with Balancer([r.port for r in replicas]) as balancer:
-            yield replicas, balancer, server_prvkey
-    finally:
-        for replica in replicas:
-            replica.stop()
+    with balanced_replicas(database, tmp_path) as replicas_and_balancer:
+        yield replicas_and_balancer
 
 
 def test_rolling_restart_under_load_fails_no_client_call(
