@@ -38,7 +38,7 @@ class ColoniesConnectionError(ColoniesError):
     """The server could not be reached, or replied with something that is not a reply envelope.
 
     ``retryable`` is true when the request may be sent again as it is: the connection was cut
-    (reset, closed before the reply) rather than refused, or never resolved.
+    (reset, or closed before the reply), not refused or never opened.
     """
 
     def __init__(self, message: str, status: int | None = None, *, retryable: bool = False) -> None:
