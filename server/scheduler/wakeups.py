@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from server.listening import ChannelListener
 from server.store.wakeups import CHANNEL, colony_of_topic, topic
 
+APPLICATION_NAME = "colonies-wakeup-listener"  # its connection's name in pg_stat_activity
+
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAY_S = 0.5
@@ -61,7 +63,7 @@ class Wakeups:
         self.notifications = 0
         self._queues: dict[str, _Queue] = {}
         self._listener = ChannelListener(dsn, CHANNEL, self.wake, self.wake_all,
-                                         name="wake-up listener")
+                                         name="wake-up listener", application_name=APPLICATION_NAME)
 
     @contextlib.contextmanager
     def waiter(self, colony_name: str, executor_type: str) -> Iterator[Waiter]:

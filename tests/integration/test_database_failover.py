@@ -22,6 +22,8 @@ import pytest
 
 from pycolonies import Colonies, crypto, wire
 from server.embedded import free_port
+from server.realtime.listener import APPLICATION_NAME as PUBSUB_LISTENER
+from server.scheduler.wakeups import APPLICATION_NAME as WAKEUP_LISTENER
 from tests.conftest import make_colony
 from tests.integration.replicas import HOST, Replica
 from tests.integration.steady_load import (
@@ -146,6 +148,15 @@ def test_killing_the_primary_under_load_loses_no_acknowledged_change(
             return any(at is not None and at > promoted_wall for at in started)
 
         wait_until(swept_after_promotion, 30, "a cron process started and swept on the new primary")
+
+        # And directly on the new primary: both replicas' listeners are connected there, and the
+        # two leader locks are held.
+        listeners = "SELECT count(*) FROM pg_stat_activity WHERE application_name = ANY($1::text[])"
+        names = [WAKEUP_LISTENER, PUBSUB_LISTENER]
+        wait_until(lambda: cluster.standby.fetchval(listeners, names) == 2 * len(replicas), 30,
+                   "both replicas' listeners on the new primary")
+        locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        assert cluster.standby.fetchval(locks) == 2  # the sweeper's and the trigger loop's
     for replica in replicas:
         assert replica.alive, replica.output
     print(f"\nfailover: promotion {promote_s:.2f} s; longest gap between closes {pause_s:.2f} s; "
