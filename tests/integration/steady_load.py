@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from pycolonies import AlreadyApplied, Colonies, ColoniesError, ColoniesTimeout, NotFoundError
@@ -42,12 +43,25 @@ class Calls:
     already_applied: list[str] = field(default_factory=list)  # retried, refused as a replay
     longest_s: float = 0.0  # the longest submit or close (long-polls and waits are long anyway)
 
-    def timed(self, call: Callable[[], T]) -> T:
+    def attempt(self, what: str, call: Callable[[], T], *, timed: bool = False,
+                idle: tuple[type[ColoniesError], ...] = ()) -> T | None:
+        """``call()``'s result, or None when it raised: ``idle`` errors ("nothing to do") quietly,
+        AlreadyApplied and any other ColoniesError recorded under ``what``. ``timed``: it counts
+        towards ``longest_s``."""
         started = time.monotonic()
         try:
             return call()
+        except idle:
+            return None
+        except AlreadyApplied as exc:
+            self.already_applied.append(f"{what}: {exc}")
+            return None
+        except ColoniesError as exc:
+            self.failures.append(f"{what}: {exc!r}")
+            return None
         finally:
-            self.longest_s = max(self.longest_s, time.monotonic() - started)
+            if timed:
+                self.longest_s = max(self.longest_s, time.monotonic() - started)
 
 
 class Submitter(threading.Thread):
@@ -62,9 +76,13 @@ class Submitter(threading.Thread):
         self.next_argument = first_argument
         self.wait_every = wait_every
         self.acknowledged: dict[str, int] = {}  # process id -> argument
-        self.unconfirmed = 0  # a submit whose reply was lost and whose retry was refused as a replay
         self.waited = 0
         self.calls = Calls()
+
+    @property
+    def unconfirmed(self) -> int:
+        """Submits whose reply was lost and whose retry was refused as a replay (AlreadyApplied)."""
+        return sum(1 for entry in self.calls.already_applied if entry.startswith("submit "))
 
     def run(self) -> None:
         with Colonies(*self.address, timeout=30, retry_for=RETRY_FOR_S) as sdk:
@@ -72,24 +90,17 @@ class Submitter(threading.Thread):
                 argument = self.next_argument
                 self.next_argument += 1
                 spec = work_spec(self.colonyname, self.executortype, argument)
-                try:
-                    process = self.calls.timed(lambda s=spec: sdk.submit_func_spec(s, self.user_prvkey))
-                except AlreadyApplied as exc:
-                    self.unconfirmed += 1
-                    self.calls.already_applied.append(f"submit {argument}: {exc}")
-                    continue
-                except ColoniesError as exc:
-                    self.calls.failures.append(f"submit {argument}: {exc!r}")
+                submit = partial(sdk.submit_func_spec, spec, self.user_prvkey)
+                process = self.calls.attempt(f"submit {argument}", submit, timed=True)
+                if process is None:
                     continue
                 self.acknowledged[process.processid] = argument
                 if argument % self.wait_every == 0:
                     self._wait(sdk, process.processid)
 
     def _wait(self, sdk: Colonies, processid: str) -> None:
-        try:
-            done = sdk.wait(processid, 60, self.user_prvkey)
-        except ColoniesError as exc:
-            self.calls.failures.append(f"wait {processid[:8]}: {exc!r}")
+        done = self.calls.attempt(f"wait {processid[:8]}", partial(sdk.wait, processid, 60, self.user_prvkey))
+        if done is None:
             return
         if done.output != [self.acknowledged[processid] * 2]:
             self.calls.failures.append(f"wait {processid[:8]}: output {done.output!r}")
@@ -113,24 +124,15 @@ class Worker(threading.Thread):
     def run(self) -> None:
         with Colonies(*self.address, timeout=30, retry_for=RETRY_FOR_S) as sdk:
             while not self.stop_event.is_set():
-                try:
-                    process = sdk.assign(self.colonyname, self.poll_s, self.prvkey)
-                except NotFoundError:
-                    continue
-                except AlreadyApplied as exc:  # an assignment whose reply was lost: it comes back later
-                    self.calls.already_applied.append(f"assign: {exc}")
-                    continue
-                except ColoniesError as exc:
-                    self.calls.failures.append(f"assign: {exc!r}")
+                # AlreadyApplied on an assign: the process whose reply was lost comes back later
+                assign = partial(sdk.assign, self.colonyname, self.poll_s, self.prvkey)
+                process = self.calls.attempt("assign", assign, idle=(NotFoundError,))
+                if process is None:
                     continue
                 output = [process.spec.args[0] * 2]
-                try:
-                    self.calls.timed(lambda p=process, o=output: sdk.close(p.processid, o, self.prvkey))
-                except AlreadyApplied as exc:
-                    self.calls.already_applied.append(f"close {process.processid[:8]}: {exc}")
-                    continue
-                except ColoniesError as exc:
-                    self.calls.failures.append(f"close {process.processid[:8]}: {exc!r}")
+                close = partial(sdk.close, process.processid, output, self.prvkey)
+                closed = self.calls.attempt(f"close {process.processid[:8]}", close, timed=True)
+                if closed is None:
                     continue
                 self.closed[process.processid] = output
                 self.closed_at.append(time.monotonic())
