@@ -20,6 +20,7 @@ import pytest
 
 from pycolonies import Colonies, crypto, func_spec, wire
 from tests.support import wait_until
+from tests.support.processes import pid_gone
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 HOST = "127.0.0.1"
@@ -48,20 +49,11 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def gone(pid: int) -> bool:
-    """True once ``pid`` no longer runs (absent, or a zombie nobody reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
 def wait_until_gone(pids: dict[str, int], timeout: float = 10.0) -> None:
     try:
-        wait_until(lambda: all(gone(pid) for pid in pids.values()), timeout, f"{sorted(pids)} to exit")
+        wait_until(lambda: all(pid_gone(pid) for pid in pids.values()), timeout, f"{sorted(pids)} to exit")
     except AssertionError as exc:
-        left = {name: pid for name, pid in pids.items() if not gone(pid)}
+        left = {name: pid for name, pid in pids.items() if not pid_gone(pid)}
         raise AssertionError(f"{exc}; still running: {left}") from None
 
 
@@ -185,7 +177,7 @@ def test_dev_runs_a_function_stops_cleanly_and_resumes(tmp_path: Path, start_dev
 
     # Ctrl-C stops the executor, the server and its PostgreSQL, and exits 0.
     pids = first.pids()
-    assert set(pids) == {"server", "executor", "postgres"} and not any(gone(p) for p in pids.values())
+    assert set(pids) == {"server", "executor", "postgres"} and not any(pid_gone(p) for p in pids.values())
     assert first.signal_and_wait(signal.SIGINT) == 0, first.stderr
     wait_until_gone(pids)
     assert not (data_dir / "postgres" / "postmaster.pid").exists()

@@ -19,9 +19,7 @@ from server.testing import ServerThread
 from tests.conftest import ColonyEnv
 from tests.executors.harness import (
     RunningExecutor,
-    descendants,
     log_text,
-    pid_gone,
     shared_dir,
     starting,
     wait_state,
@@ -29,6 +27,7 @@ from tests.executors.harness import (
     zygote_of,
 )
 from tests.support import wait_until
+from tests.support.processes import descendants, pid_gone
 
 EXECUTORTYPE = "python-executor"
 StartPython = Callable[..., RunningExecutor]

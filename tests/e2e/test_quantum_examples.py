@@ -18,9 +18,10 @@ import pytest
 from pycolonies import wire
 from pycolonies.models import Process
 from tests.conftest import ColonyEnv, own_colony
-from tests.executors.harness import FINAL, RunningExecutor, descendants, executor_env, starting
+from tests.executors.harness import FINAL, RunningExecutor, executor_env, starting
 from tests.support import wait_until
 from tests.support.images import build_python, require_podman
+from tests.support.processes import descendants
 from tests.support.quantum import require_qiskit
 from tests.support.slurm import require_slurm, running_slurm
 

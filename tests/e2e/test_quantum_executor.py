@@ -23,8 +23,9 @@ from pycolonies import wire
 from pycolonies.models import Process
 from pycolonies.quantum import circuit_spec
 from tests.conftest import ColonyEnv, own_colony
-from tests.executors.harness import RunningExecutor, descendants, log_text, pid_gone, starting, wait_state
+from tests.executors.harness import RunningExecutor, log_text, starting, wait_state
 from tests.support import wait_until
+from tests.support.processes import descendants, pid_gone
 from tests.support.quantum import BELL_QASM2, BELL_QASM3, ghz, long_circuit, require_qiskit
 
 pytestmark = [pytest.mark.slow, pytest.mark.quantum]

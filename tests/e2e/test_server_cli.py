@@ -30,6 +30,7 @@ from server.embedded import EmbeddedPostgres, free_port
 from tests.conftest import _admin, _with_database
 from tests.integration.replicas import http_status
 from tests.support import wait_until
+from tests.support.processes import pid_gone
 
 CLI = [sys.executable, "-m", "pycolonies.cli.main"]
 HOST = "127.0.0.1"
@@ -73,15 +74,6 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], *needles: str
     assert lines[0].startswith("Error: "), lines
     for needle in needles:
         assert needle in lines[0], lines[0]
-
-
-def _process_gone(pid: int) -> bool:
-    """True if ``pid`` no longer runs (absent, or a zombie nobody has reaped yet)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 class ServerProcess:
@@ -225,14 +217,14 @@ def test_server_start_embedded_generates_key_stops_cleanly_and_restarts(
 
     assert pidfile.exists()
     postmaster_pid = int(pidfile.read_text().splitlines()[0])
-    assert not _process_gone(postmaster_pid)
+    assert not pid_gone(postmaster_pid)
 
     # SIGTERM: exit 0, embedded PostgreSQL stopped.
     assert server.terminate() == 0, server.output
     assert "Shutting down" in server.output
     assert "Traceback" not in server.output, server.output
     assert not pidfile.exists(), "embedded PostgreSQL left its postmaster.pid behind"
-    wait_until(lambda: _process_gone(postmaster_pid), 10, "the embedded PostgreSQL to exit")
+    wait_until(lambda: pid_gone(postmaster_pid), 10, "the embedded PostgreSQL to exit")
 
     # Second start on the same data dir: same key, same data.
     again = start_server(env, data_dir)
@@ -402,7 +394,7 @@ def test_server_start_with_workers_serves_from_several_processes(
             assert sdk.server_statistics(server_prvkey)["colonies"] == 0
     assert server.terminate() == 0, server.output
     for pid in children:
-        wait_until(lambda pid=pid: _process_gone(pid), 10, f"worker {pid} to exit")
+        wait_until(lambda pid=pid: pid_gone(pid), 10, f"worker {pid} to exit")
 
 
 def test_server_start_rejects_zero_workers(tmp_path: Path) -> None:

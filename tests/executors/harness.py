@@ -19,6 +19,7 @@ from typing import Any
 from pycolonies import Colonies, wire
 from pycolonies.models import Process
 from tests.support import wait_until
+from tests.support.processes import below, parents
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = [sys.executable, "-m", "tests.executors.toy_executor"]
@@ -144,43 +145,6 @@ def log_text(client: Colonies, colonyname: str, processid: str, prvkey: str) -> 
     return "".join(entry["message"] for entry in entries), len(entries)
 
 
-def pid_gone(pid: int) -> bool:
-    """True if ``pid`` no longer runs (absent, or a zombie nobody has reaped yet)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def _parents() -> dict[int, int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] not in ("Z", "X"):
-                parents[int(entry.name)] = int(fields[1])
-    return parents
-
-
-def descendants(pid: int) -> set[int]:
-    """The running processes below ``pid`` (its children, theirs, ...), as seen from here. Isolated
-    workers see other pids inside their own PID namespace, so a test finds them this way."""
-    return _below(pid, _parents())
-
-
-def _below(pid: int, parents: dict[int, int]) -> set[int]:
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -192,11 +156,11 @@ def _zygote_below(pid: int) -> tuple[set[int], set[int], set[int]]:
     """Below executor ``pid``: (all its descendants, the warm workers' zygote processes, their
     sandbox launchers). The zygote's forked children carry its command line too; they are told
     apart by their parent, the zygote itself."""
-    parents = _parents()
-    found = _below(pid, parents)
+    parent_of = parents()
+    found = below(pid, parent_of)
     zygote = {p for p in found if "executors.python_zygote" in _cmdline(p)}
     launchers = {p for p in zygote if "sandbox.py" in _cmdline(p)}
-    proper = {p for p in zygote - launchers if parents.get(p) in launchers | {pid}}
+    proper = {p for p in zygote - launchers if parent_of.get(p) in launchers | {pid}}
     return found, proper, launchers
 
 

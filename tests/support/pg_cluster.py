@@ -30,6 +30,7 @@ import asyncpg
 import pytest
 
 from server.embedded import free_port
+from tests.support.processes import descendants, pid_gone
 from tests.support.waiting import wait_until
 
 BIN = Path("/usr/lib/postgresql/15/bin")
@@ -114,18 +115,19 @@ class Node:
         pid = self.pid()
         if pid is None:
             return
-        for target in [pid, *_children(pid)]:
+        for target in [pid, *descendants(pid)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(target, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
+        while not pid_gone(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def promote(self) -> None:
         _as_postgres([str(BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "promote"])
 
     def stop(self) -> None:
-        if self.pid() is not None and _alive(self.pid() or 0):
+        pid = self.pid()
+        if pid is not None and not pid_gone(pid):
             subprocess.run([str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
                            capture_output=True, timeout=_TIMEOUT,
                            **({"user": SYSTEM_USER} if os.geteuid() == 0 else {}))
@@ -135,28 +137,6 @@ class Node:
             return self.log.read_text(errors="replace")[-3000:]
         except OSError:
             return ""
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 class ReplicatedPostgres:
