@@ -18,7 +18,13 @@ from aiohttp import web
 from pycolonies import jsontext, wire
 from pycolonies.codec import to_wire
 from server.context import Call, Handler, Services, reply_type
-from server.envelope import decode_message, error_reply, parse_envelope, recover_signer
+from server.envelope import (
+    DATABASE_UNAVAILABLE,
+    decode_message,
+    error_reply,
+    parse_envelope,
+    recover_signer,
+)
 from server.errors import Forbidden, Replayed
 from server.handlers import routing_table
 from server.handlers.serverinfo import UNSIGNED
@@ -89,7 +95,8 @@ class RpcEndpoint:
             return await handler(Call(self.services, signer, Msg(payloadtype, data)))
         replay = self.services.replay
         key = replay.key_for(payloadtype, data, envelope["signature"])
-        if key is not None and not getattr(handler, "records_replay", False):
+        records_itself = getattr(handler, "records_replay", False)
+        if key is not None and not records_itself:
             # On the durable pool: a record that a failover could lose while the change it
             # guards survived would let a retry apply the change twice.
             await seen_requests.record(self.services.pool, key)
@@ -97,8 +104,13 @@ class RpcEndpoint:
             return await handler(Call(self.services, signer, Msg(payloadtype, data), replay_key=key))
         except Replayed:
             raise
-        except Exception:
-            # The request did not take effect: let the client retry it.
-            with contextlib.suppress(Exception):
-                await seen_requests.forget(self.services.pool, key)
+        except Exception as exc:
+            # The request did not take effect: let the client retry it. Unless the database went
+            # away under a handler that records the request in its own statement: whether that
+            # committed is unknown here, and the record commits with the change, so it must stay
+            # for a retry to be refused as a replay rather than applied again. (An assign whose
+            # first look found nothing is then refused too, although nothing was handed out.)
+            if not (records_itself and isinstance(exc, DATABASE_UNAVAILABLE)):
+                with contextlib.suppress(Exception):
+                    await seen_requests.forget(self.services.pool, key)
             raise

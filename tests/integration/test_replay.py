@@ -9,9 +9,11 @@ import secrets
 import time
 
 import asyncpg
+import pytest
 
-from pycolonies import Colonies, crypto, wire
+from pycolonies import AlreadyApplied, Colonies, crypto, wire
 from pycolonies import rpc as client_rpc
+from server.store import processes as process_store
 from server.store import seen_requests
 from server.testing import ServerThread
 from tests import rawrpc
@@ -362,3 +364,33 @@ def test_a_workflow_members_close_is_recorded_once_and_a_refused_one_is_not(colo
     assert status == 403 and "Replayed" in error["message"]
     child = colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
     assert child.spec.nodename == "b" and child.input == ["from a"]  # released by the close
+
+
+def test_a_close_whose_reply_was_lost_with_the_database_is_already_applied_on_retry(
+    colony: ColonyEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close commits, then the connection is lost before the reply (a failover at the wrong
+    moment): the client gets a 503 and sends the identical request again, which must be refused
+    as a replay (the SDK's AlreadyApplied), not closed a second time or answered "already
+    closed"; the close's own record says it took effect."""
+    real_close = process_store.close_successful
+    lost: list[str] = []
+
+    async def commit_then_lose_the_reply(*args: object, **kwargs: object) -> object:
+        closed = await real_close(*args, **kwargs)
+        if not lost:
+            lost.append("reply")
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        return closed
+
+    conditions = {"colonyname": colony.colonyname, "executortype": colony.executortype}
+    spec = {"funcname": "f", "conditions": conditions}
+    submitted = colony.client.submit_func_spec(spec, colony.user_prvkey)
+    assigned = colony.client.assign(colony.colonyname, 5, colony.executor_prvkey)
+    assert assigned.processid == submitted.processid
+    monkeypatch.setattr(process_store, "close_successful", commit_then_lose_the_reply)
+    with pytest.raises(AlreadyApplied):
+        colony.client.close(assigned.processid, ["once"], colony.executor_prvkey)
+    assert lost == ["reply"]
+    process = colony.client.get_process(assigned.processid, colony.user_prvkey)
+    assert (process.state, process.output) == (wire.SUCCESS, ["once"])
