@@ -90,6 +90,16 @@ def receive(ws: WebSocket, timeout: float = FRAME_TIMEOUT) -> dict[str, Any] | N
     return {**envelope, "payload": wire.decode_payload(envelope["payload"])}
 
 
+def push_of_its_assignment(colony: ColonyEnv, server: ServerThread, processid: str) -> dict | None:
+    """Subscribe (as the user) to ``processid`` becoming RUNNING, assign it, and return the reply
+    the server pushed (None if the socket closed first)."""
+    with connect(server) as ws:
+        send(ws, subscribe_process(processid, wire.RUNNING), colony.user_prvkey)
+        wait_watching(server, 1)
+        colony.client.assign(colony.colonyname, 5, colony.executor_prvkey)
+        return receive(ws)
+
+
 def expect_error(ws: WebSocket, status: int, *fragments: str) -> str:
     """The next frame is an error envelope with ``status``; the server then closes the socket."""
     reply = receive(ws)
@@ -256,11 +266,7 @@ def test_pubsub_url_follows_the_tls_setting() -> None:
 
 def test_push_is_a_reply_envelope_with_the_fresh_process(colony: ColonyEnv, server: ServerThread) -> None:
     process = submit(colony)
-    with connect(server) as ws:
-        send(ws, subscribe_process(process.processid, wire.RUNNING), colony.user_prvkey)
-        wait_watching(server, 1)
-        colony.client.assign(colony.colonyname, 5, colony.executor_prvkey)
-        reply = receive(ws)
+    reply = push_of_its_assignment(colony, server, process.processid)
     assert reply is not None
     assert (reply["payloadtype"], reply["error"]) == ("subscribeprocessmsg", False)
     pushed = reply["payload"]
@@ -287,12 +293,8 @@ def test_the_listener_listens_only_while_someone_subscribes(colony: ColonyEnv, s
     assert not listener.listening, "the server LISTENs with no subscriber"
     for _ in range(2):
         process = submit(colony)
-        with connect(server) as ws:
-            send(ws, subscribe_process(process.processid, wire.RUNNING), colony.user_prvkey)
-            wait_watching(server, 1)
-            colony.client.assign(colony.colonyname, 5, colony.executor_prvkey)
-            reply = receive(ws)
-            assert reply is not None and reply["payload"]["processid"] == process.processid
+        reply = push_of_its_assignment(colony, server, process.processid)
+        assert reply is not None and reply["payload"]["processid"] == process.processid
         wait_idle(server)
         wait_until(lambda: not listener.listening, 10, "the LISTEN to go once nobody subscribes")
 

@@ -168,23 +168,36 @@ def test_replayed_sdk_submit_creates_nothing(colony: ColonyEnv) -> None:
     assert len(waiting) == 1
 
 
+def _close(processid: str, out: list[str], prvkey: str) -> dict[str, str]:
+    """A signed closesuccessfulmsg, as the SDK sends it (with its nonce and time)."""
+    return client_rpc.request_envelope({"msgtype": "closesuccessfulmsg", "processid": processid, "out": out},
+                                       prvkey)
+
+
+def _refused_twice(url: str, envelope: dict[str, str], reason: str) -> None:
+    """The request is refused (403, ``reason``), and so is its identical copy: the refusal left no
+    replay record behind."""
+    for _ in range(2):
+        status, error = _send(url, envelope)
+        assert status == 403 and reason in error["message"]
+
+
+def _accepted_once(url: str, envelope: dict[str, str]) -> None:
+    """The request is accepted, and its identical copy refused as a replay."""
+    assert _send(url, envelope)[0] == 200
+    status, error = _send(url, envelope)
+    assert status == 403 and "Replayed" in error["message"]
+
+
 def test_replayed_sdk_close_is_refused_and_a_refused_close_can_be_retried(colony: ColonyEnv) -> None:
     spec = {"funcname": "once", "conditions": {"colonyname": colony.colonyname,
                                                 "executortype": colony.executortype}}
     process = colony.client.submit_func_spec(spec, colony.user_prvkey)
     other_key = colony.add_executor("bystander")
-    early_close = client_rpc.request_envelope(
-        {"msgtype": "closesuccessfulmsg", "processid": process.processid, "out": ["x"]}, other_key)
-    for _ in range(2):  # refused (not assigned), forgotten, and refused the same way again
-        status, error = _send(colony.server.url, early_close)
-        assert status == 403 and "not assigned" in error["message"]
+    # refused (not assigned), forgotten, and refused the same way again
+    _refused_twice(colony.server.url, _close(process.processid, ["x"], other_key), "not assigned")
     colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
-    close = client_rpc.request_envelope(
-        {"msgtype": "closesuccessfulmsg", "processid": process.processid, "out": ["done"]},
-        colony.executor_prvkey)
-    assert _send(colony.server.url, close)[0] == 200
-    status, error = _send(colony.server.url, close)
-    assert status == 403 and "Replayed" in error["message"]
+    _accepted_once(colony.server.url, _close(process.processid, ["done"], colony.executor_prvkey))
     assert colony.client.get_process(process.processid, colony.user_prvkey).output == ["done"]
 
 
@@ -351,17 +364,9 @@ def test_a_workflow_members_close_is_recorded_once_and_a_refused_one_is_not(colo
     first = colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
     assert first.spec.nodename == "a" and first.processgraphid == graph.processgraphid
     other_key = colony.add_executor("bystander")
-    wrong = client_rpc.request_envelope(
-        {"msgtype": "closesuccessfulmsg", "processid": first.processid, "out": ["x"]}, other_key)
-    for _ in range(2):  # refused both times: the first refusal left no replay record
-        status, error = _send(colony.server.url, wrong)
-        assert status == 403 and "another executor" in error["message"]
-    close = client_rpc.request_envelope(
-        {"msgtype": "closesuccessfulmsg", "processid": first.processid, "out": ["from a"]},
-        colony.executor_prvkey)
-    assert _send(colony.server.url, close)[0] == 200
-    status, error = _send(colony.server.url, close)
-    assert status == 403 and "Replayed" in error["message"]
+    # refused both times: the first refusal left no replay record
+    _refused_twice(colony.server.url, _close(first.processid, ["x"], other_key), "another executor")
+    _accepted_once(colony.server.url, _close(first.processid, ["from a"], colony.executor_prvkey))
     child = colony.client.assign(colony.colonyname, -1, colony.executor_prvkey)
     assert child.spec.nodename == "b" and child.input == ["from a"]  # released by the close
 
