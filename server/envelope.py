@@ -19,11 +19,6 @@ from server.payload import JsonRejected, load_json, text_problem
 
 log = logging.getLogger(__name__)
 
-# A request that met one of these did not take effect or, at worst, committed just before the
-# connection was lost: a retry of the same signed request is then refused as a replay, never
-# applied twice. So they are a retryable 503.
-DATABASE_UNAVAILABLE = db.UNAVAILABLE_ERRORS
-
 
 def error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
     """The wire error envelope and HTTP status for an exception raised while serving a request."""
@@ -31,7 +26,9 @@ def error_reply(exc: Exception) -> tuple[dict[str, Any], int]:
         return wire.error_envelope(exc.status, exc.message), exc.status
     if isinstance(exc, (asyncpg.DataError, OverflowError)):
         return wire.error_envelope(400, f"Invalid value: {exc}"), 400
-    if isinstance(exc, DATABASE_UNAVAILABLE):
+    if isinstance(exc, db.UNAVAILABLE_ERRORS):
+        # It did not take effect or, at worst, committed just before the connection was lost
+        # (server.rpc keeps such a request's replay record where that can be): a retryable 503.
         log.warning("database unavailable: %s", exc)
         return wire.error_envelope(503, "Database unavailable, try again"), 503
     log.error("unexpected error handling request", exc_info=exc)

@@ -17,14 +17,9 @@ from aiohttp import web
 
 from pycolonies import jsontext, wire
 from pycolonies.codec import to_wire
+from server import db
 from server.context import Call, Handler, Services, reply_type
-from server.envelope import (
-    DATABASE_UNAVAILABLE,
-    decode_message,
-    error_reply,
-    parse_envelope,
-    recover_signer,
-)
+from server.envelope import decode_message, error_reply, parse_envelope, recover_signer
 from server.errors import Forbidden, Replayed
 from server.handlers import routing_table
 from server.handlers.serverinfo import UNSIGNED
@@ -110,7 +105,7 @@ class RpcEndpoint:
             # committed is unknown here, and the record commits with the change, so it must stay
             # for a retry to be refused as a replay rather than applied again. (An assign whose
             # first look found nothing is then refused too, although nothing was handed out.)
-            if not (records_itself and isinstance(exc, DATABASE_UNAVAILABLE)):
+            if not (records_itself and isinstance(exc, db.UNAVAILABLE_ERRORS)):
                 with contextlib.suppress(Exception):
                     await seen_requests.forget(self.services.pool, key)
             raise

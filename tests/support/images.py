@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pg_cluster import HOME as POSTGRES_HOME
+
 BUSYBOX = "localhost/colonies-test/busybox:1"
 PYTHON = "localhost/colonies-test/python:1"
 PYTHON_BASE = "localhost/colonies-test/python-base:1"
 POSTGRES = "localhost/colonies-test/postgres:15"
-POSTGRES_HOME = Path("/usr/lib/postgresql/15")
 POSTGRES_UID = 999
 _TIMEOUT = 120
 

@@ -33,7 +33,8 @@ from server.embedded import free_port
 from tests.support.processes import descendants, pid_gone
 from tests.support.waiting import wait_until
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+HOME = Path("/usr/lib/postgresql/15")  # Debian's postgresql-15
+BIN = HOME / "bin"
 HOST = "127.0.0.1"
 SYSTEM_USER = "postgres"
 STANDBY_NAME = "standby"
