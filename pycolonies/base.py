@@ -42,6 +42,8 @@ class HttpClientBase(ColoniesApi):
         self.use_msgpack = use_msgpack
         self.timeout = timeout
         self.retry_for = float(retry_for)
+        if not self.retry_for >= 0:  # also refuses NaN
+            raise ValueError(f"retry_for must be 0 (no retries) or more seconds, got {retry_for!r}")
         scheme = "https" if self.tls else "http"
         self.url = f"{scheme}://{host}:{self.port}{API_PATH}"
         self.pubsub_url = pubsub.url(host, self.port, self.tls)

@@ -157,3 +157,10 @@ def test_which_errors_are_worth_retrying() -> None:
     assert worth_retrying(ColoniesConnectionError("cut", retryable=True))
     assert not worth_retrying(ColoniesConnectionError("refused"))
     assert worth_retrying(ColoniesConnectionError("a proxy's page", 502))
+
+
+@pytest.mark.parametrize("retry_for", [-1, float("nan")])
+def test_a_negative_retry_for_is_refused_by_name(retry_for: float) -> None:
+    for client in (Colonies, AsyncColonies):
+        with pytest.raises(ValueError, match="retry_for"):
+            client("127.0.0.1", 50080, retry_for=retry_for)
