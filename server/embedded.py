@@ -78,6 +78,7 @@ class EmbeddedPostgres:
 
         ensure_user_exists(SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir)
+        _allow_traversal(POSTGRES_BIN_PATH.parent)
         readable = stat.S_IRGRP | stat.S_IROTH
         ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
@@ -119,3 +120,14 @@ class EmbeddedPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-m", "fast", "stop")
             log.info("embedded PostgreSQL stopped")
+
+
+def _allow_traversal(path: Path) -> None:
+    """Let other users pass through every directory above ``path`` (search permission only, not
+    listing), so the system user can run the wheel's binaries from a virtual environment inside
+    a private directory (a 0700 home, or a ``mktemp -d`` checkout)."""
+    search = stat.S_IXGRP | stat.S_IXOTH
+    for directory in path.parents:
+        mode = directory.stat().st_mode
+        if mode & search != search:
+            directory.chmod(mode | search)
